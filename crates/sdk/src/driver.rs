@@ -1,0 +1,183 @@
+//! The async shell around [`Session`]: owns the WebSocket, turns frames and timers into inputs,
+//! carries out outputs. One task per TrtcCloud; it never blocks and never calls app code (events
+//! go to the dispatcher task, see `cloud.rs`).
+
+use crate::session::{Input, Output, Session, SessionTiming};
+use futures_util::{SinkExt, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tracing::{debug, warn};
+use trtc_protocol::{ClientMessage, EntryParams, ServerMessage, TrtcAppScene, TrtcEvent, TrtcRole};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<Ws, String>> + Send>>;
+
+/// How long one connection attempt (TCP, TLS, WebSocket handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server frames larger than this are a protocol violation; the connection is dropped.
+const MAX_SERVER_MESSAGE: usize = 1 << 20;
+
+/// What the facade asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    SetServer(String),
+    EnterRoom(EntryParams, TrtcAppScene),
+    ExitRoom,
+    SwitchRole(TrtcRole),
+}
+
+pub(crate) struct Driver {
+    session: Session,
+    url: String,
+    tls: Arc<rustls::ClientConfig>,
+    events: mpsc::UnboundedSender<TrtcEvent>,
+    ws: Option<Ws>,
+    connecting: Option<Connecting>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        url: String,
+        timing: SessionTiming,
+        tls: Arc<rustls::ClientConfig>,
+        events: mpsc::UnboundedSender<TrtcEvent>,
+    ) -> Self {
+        Driver {
+            session: Session::new(timing, Instant::now().into_std()),
+            url,
+            tls,
+            events,
+            ws: None,
+            connecting: None,
+        }
+    }
+
+    /// Runs until every TrtcCloud handle is gone, then leaves the room if still in one.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            self.flush().await;
+            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            let input = tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::SetServer(url)) => { self.url = url; continue; }
+                    Some(Command::EnterRoom(p, s)) => Input::EnterRoom(p, s),
+                    Some(Command::ExitRoom) => Input::ExitRoom,
+                    Some(Command::SwitchRole(r)) => Input::SwitchRole(r),
+                    None => break,
+                },
+                result = poll_connecting(&mut self.connecting) => {
+                    self.connecting = None;
+                    match result {
+                        Ok(ws) => { self.ws = Some(ws); Input::Connected }
+                        Err(e) => { debug!(error = %e, url = %self.url, "connect failed"); Input::ConnectFailed }
+                    }
+                }
+                frame = next_frame(&mut self.ws) => match frame {
+                    Some(msg) => Input::Message(msg),
+                    None => { self.ws = None; Input::Disconnected }
+                },
+                _ = sleep_until(deadline) => {
+                    self.session.handle_timeout(Instant::now().into_std());
+                    continue;
+                }
+            };
+            self.session.handle_input(input, Instant::now().into_std());
+        }
+        // The app dropped its last handle: leave politely so others see a normal leave.
+        if self.session.in_room() {
+            self.session
+                .handle_input(Input::ExitRoom, Instant::now().into_std());
+            self.flush().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), next_frame(&mut self.ws)).await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(out) = self.session.poll_output() {
+            match out {
+                Output::Connect => {
+                    self.connecting =
+                        Some(Box::pin(connect(self.url.clone(), Arc::clone(&self.tls))))
+                }
+                Output::Disconnect => {
+                    self.connecting = None;
+                    if let Some(mut ws) = self.ws.take() {
+                        let _ = ws.close(None).await;
+                    }
+                }
+                Output::Send(msg) => self.send(&msg).await,
+                Output::Event(e) => {
+                    let _ = self.events.send(e);
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, msg: &ClientMessage) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        let text = serde_json::to_string(msg).expect("client messages serialise");
+        if let Err(e) = ws.send(Message::text(text)).await {
+            debug!(error = %e, "send failed");
+            self.ws = None;
+            self.session
+                .handle_input(Input::Disconnected, Instant::now().into_std());
+        }
+    }
+}
+
+async fn poll_connecting(c: &mut Option<Connecting>) -> Result<Ws, String> {
+    match c {
+        Some(fut) => fut.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next server message; `None` when the connection is gone. Frames that are not valid
+/// server messages are logged and skipped: a newer server may send what this SDK doesn't know.
+async fn next_frame(ws: &mut Option<Ws>) -> Option<ServerMessage> {
+    let Some(stream) = ws.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match stream.next().await? {
+            Ok(Message::Text(text)) => match serde_json::from_str(text.as_str()) {
+                Ok(msg) => return Some(msg),
+                Err(e) => warn!(error = %e, "ignoring an unknown server message"),
+            },
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn connect(url: String, tls: Arc<rustls::ClientConfig>) -> Result<Ws, String> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_SERVER_MESSAGE))
+        .max_frame_size(Some(MAX_SERVER_MESSAGE));
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        url.as_str(),
+        Some(config),
+        true,
+        Some(Connector::Rustls(tls)),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok((ws, _response))) => Ok(ws),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("connection attempt timed out".into()),
+    }
+}

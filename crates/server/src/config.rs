@@ -1,0 +1,145 @@
+//! Server settings: flags, an optional TOML file (flags override it), and their defaults.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One application the server accepts: its sdkAppId, secret key and permission mode.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct AppConfig {
+    /// The sdkAppId clients name in TRTCParams.
+    pub sdk_app_id: u32,
+    /// The key userSigs are signed with. Never leaves the server.
+    pub secret: String,
+    /// TRTC's "advanced permission control": every entry must carry a valid privateMapKey.
+    #[serde(default)]
+    pub private_map_key_required: bool,
+}
+
+impl AppConfig {
+    /// Parses `SDKAPPID:SECRET` as given to `--app`.
+    pub fn parse_flag(s: &str) -> Result<Self, String> {
+        let (id, secret) = s.split_once(':').ok_or("expected SDKAPPID:SECRET")?;
+        let sdk_app_id: u32 = id
+            .parse()
+            .map_err(|_| format!("sdkAppId {id:?} is not a number"))?;
+        if sdk_app_id == 0 || secret.is_empty() {
+            return Err("sdkAppId must be non-zero and the secret non-empty".into());
+        }
+        Ok(AppConfig {
+            sdk_app_id,
+            secret: secret.into(),
+            private_map_key_required: false,
+        })
+    }
+}
+
+/// Everything the server needs to run.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Where signalling (WebSocket) and `/healthz` listen.
+    pub listen: SocketAddr,
+    /// Applications by sdkAppId.
+    pub apps: HashMap<u32, AppConfig>,
+    /// A user whose connection has been silent (or gone) this long is removed; others see
+    /// onRemoteUserLeaveRoom(reason 1). Also how long a session can be resumed.
+    pub drop_timeout: Duration,
+    /// How long an empty live room whose last member was audience lingers (TRTC: 10 minutes).
+    pub live_room_linger: Duration,
+    /// PEM certificate chain and key: serve `wss://` and `https://`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    // Hand-written so that secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut apps: Vec<_> = self.apps.keys().collect();
+        apps.sort();
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("apps", &apps)
+            .field("drop_timeout", &self.drop_timeout)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            apps: HashMap::new(),
+            drop_timeout: Duration::from_secs(90),
+            live_room_linger: Duration::from_secs(600),
+            tls: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Adds or replaces an application.
+    pub fn with_app(mut self, sdk_app_id: u32, secret: impl Into<String>) -> Self {
+        self.apps.insert(
+            sdk_app_id,
+            AppConfig {
+                sdk_app_id,
+                secret: secret.into(),
+                private_map_key_required: false,
+            },
+        );
+        self
+    }
+
+    /// How often clients should send a heartbeat: often enough that a few can be lost before
+    /// the drop timeout, rarely enough to cost nothing.
+    pub fn heartbeat_interval(&self) -> Duration {
+        (self.drop_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+    }
+}
+
+/// The TOML file's shape; every key optional.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `listen = "0.0.0.0:8080"`.
+    pub listen: Option<SocketAddr>,
+    /// `drop_timeout = 90` (seconds, fractions allowed).
+    pub drop_timeout: Option<f64>,
+    /// `tls_cert = "cert.pem"`, relative to the file.
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key = "key.pem"`, relative to the file.
+    pub tls_key: Option<PathBuf>,
+    /// `[[app]]` tables.
+    #[serde(default)]
+    pub app: Vec<AppConfig>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file; paths inside it resolve against its folder.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cfg: FileConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.tls_cert = cfg.tls_cert.map(|p| base.join(p));
+        cfg.tls_key = cfg.tls_key.map(|p| base.join(p));
+        Ok(cfg)
+    }
+}
+
+/// Parses a duration in seconds, fractions allowed (`0.5`), as flags and files give it.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    secs(v)
+}
+
+pub(crate) fn secs(v: f64) -> Result<Duration, String> {
+    if !(v.is_finite() && v > 0.0 && v < 1e9) {
+        return Err(format!("{v} is not a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}

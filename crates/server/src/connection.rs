@@ -1,0 +1,369 @@
+//! One task per WebSocket connection: parses frames, runs the entry checks, and relays between
+//! the client and its room's actor. Bad input gets an error reply and the connection stays.
+
+use crate::auth::{self, Refusal};
+use crate::registry::RoomKey;
+use crate::room::{Admitted, Outbox, RoomCommand};
+use crate::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+use trtc_protocol::codes::*;
+use trtc_protocol::messages::parse_client_message;
+use trtc_protocol::{ClientMessage, ServerMessage, SessionInfo, TrtcAppScene, PROTOCOL_VERSION};
+
+/// Messages a room may queue for one client before the client counts as not reading.
+const OUTBOX_CAPACITY: usize = 128;
+/// WebSocket close code when the server shuts down ("going away").
+const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// The session this connection holds.
+struct Session {
+    key: RoomKey,
+    user_id: String,
+    room: mpsc::Sender<RoomCommand>,
+    inbox: mpsc::Receiver<ServerMessage>,
+}
+
+pub(crate) async fn serve(ws: WebSocket, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+    let conn_id = state.next_conn_id();
+    let (mut sink, mut stream) = ws.split();
+    let mut session: Option<Session> = None;
+    let idle_limit = state.config.drop_timeout;
+    debug!(conn_id, "connection opened");
+    loop {
+        let idle = tokio::time::sleep(idle_limit);
+        let reply = tokio::select! {
+            _ = shutdown.changed() => {
+                let frame = CloseFrame { code: CLOSE_GOING_AWAY, reason: Utf8Bytes::from_static("server shutting down") };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
+            // A connection that never enters a room may not hold a socket forever.
+            _ = idle, if session.is_none() => break,
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => handle_text(&state, conn_id, &mut session, text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => Some(error(ERR_INVALID_PARAMETER, "binary frames are not part of the protocol")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    debug!(conn_id, error = %e, "connection error");
+                    break;
+                }
+            },
+            msg = next_from_room(&mut session) => match msg {
+                Some(msg) => {
+                    if matches!(msg, ServerMessage::ExitRoom { .. }) {
+                        session = None;
+                    }
+                    Some(msg)
+                }
+                // The room let go of this connection (dropped, resumed elsewhere, not reading).
+                None => break,
+            },
+        };
+        if let Some(reply) = reply {
+            if send(&mut sink, &reply).await.is_err() {
+                break;
+            }
+        }
+    }
+    if let Some(s) = session {
+        // Not an exit: the session waits for resumption until the drop timeout.
+        let _ = s
+            .room
+            .send(RoomCommand::Detach {
+                user_id: s.user_id,
+                conn_id,
+            })
+            .await;
+    }
+    debug!(conn_id, "connection closed");
+}
+
+async fn next_from_room(session: &mut Option<Session>) -> Option<ServerMessage> {
+    match session {
+        Some(s) => s.inbox.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    msg: &ServerMessage,
+) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(msg).expect("server messages serialise");
+    sink.send(Message::Text(text.into())).await
+}
+
+fn error(code: i32, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+async fn handle_text(
+    state: &Arc<State>,
+    conn_id: u64,
+    session: &mut Option<Session>,
+    text: &str,
+) -> Option<ServerMessage> {
+    let msg = match parse_client_message(text) {
+        Ok(m) => m,
+        Err(reply) => return Some(reply),
+    };
+    match msg {
+        ClientMessage::EnterRoom {
+            protocol,
+            scene,
+            params,
+        } => {
+            let (code, message, info) =
+                match enter(state, conn_id, session, protocol, scene, params).await {
+                    Ok(info) => (ERR_NULL, "ok".to_string(), Some(info)),
+                    Err((code, message)) => (code, message, None),
+                };
+            Some(ServerMessage::EnterRoomResult {
+                code,
+                message,
+                session: info,
+            })
+        }
+        ClientMessage::ResumeSession {
+            protocol,
+            session_token,
+        } => Some(
+            match resume(state, conn_id, session, protocol, &session_token).await {
+                Ok(members) => ServerMessage::ResumeResult {
+                    code: ERR_NULL,
+                    message: "ok".into(),
+                    members,
+                },
+                Err((code, message)) => ServerMessage::ResumeResult {
+                    code,
+                    message,
+                    members: vec![],
+                },
+            },
+        ),
+        ClientMessage::Heartbeat => {
+            if let Some(s) = session {
+                let _ = s
+                    .room
+                    .send(RoomCommand::Heartbeat {
+                        user_id: s.user_id.clone(),
+                        conn_id,
+                    })
+                    .await;
+            }
+            Some(ServerMessage::HeartbeatAck)
+        }
+        ClientMessage::ExitRoom => match session {
+            // The room answers with exitRoom(0) through the inbox, after telling the others.
+            Some(s) => {
+                let _ = s
+                    .room
+                    .send(RoomCommand::Exit {
+                        user_id: s.user_id.clone(),
+                        conn_id,
+                    })
+                    .await;
+                None
+            }
+            None => Some(error(ERR_REFUSED, "not in a room: send enterRoom first")),
+        },
+        ClientMessage::SwitchRole {
+            role,
+            private_map_key,
+        } => {
+            let Some(s) = session else {
+                return Some(ServerMessage::SwitchRoleResult {
+                    code: ERR_REFUSED,
+                    message: "not in a room: send enterRoom first".into(),
+                });
+            };
+            let (code, message) = switch_role(state, conn_id, s, role, &private_map_key).await;
+            Some(ServerMessage::SwitchRoleResult { code, message })
+        }
+    }
+}
+
+async fn enter(
+    state: &Arc<State>,
+    conn_id: u64,
+    session: &mut Option<Session>,
+    protocol: u32,
+    scene: TrtcAppScene,
+    params: Option<trtc_protocol::EntryParams>,
+) -> Result<SessionInfo, Refusal> {
+    if protocol != PROTOCOL_VERSION {
+        return Err((
+            ERR_TRTC_ENTER_ROOM_FAILED,
+            format!("protocol {protocol} is not supported; this server speaks {PROTOCOL_VERSION}"),
+        ));
+    }
+    auth::check_entry(&state.config.apps, params.as_ref(), crate::unix_now())?;
+    let p = params.expect("check_entry accepted, so params are present");
+    let key = RoomKey {
+        app: p.sdk_app_id,
+        room: p
+            .room()
+            .expect("check_entry accepted, so a room is present"),
+    };
+    let repeat = match session {
+        Some(s) if s.key == key => true,
+        Some(s) => {
+            return Err((
+                ERR_TRTC_ENTER_ROOM_REFUSED,
+                format!(
+                    "this connection is already in room {}: exitRoom first",
+                    s.key.room
+                ),
+            ))
+        }
+        None => false,
+    };
+    let (tx, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+    let outbox = Outbox { conn_id, tx };
+    let (room, admitted) = ask_room(state, &key, scene, |reply| RoomCommand::Enter {
+        user_id: p.user_id.clone(),
+        role: p.role,
+        scene,
+        repeat,
+        outbox: outbox.clone(),
+        reply,
+    })
+    .await?;
+    *session = Some(Session {
+        key,
+        user_id: p.user_id,
+        room,
+        inbox,
+    });
+    Ok(SessionInfo {
+        session_token: admitted.token,
+        members: admitted.members,
+        heartbeat_interval_ms: state.config.heartbeat_interval().as_millis() as u64,
+    })
+}
+
+/// Sends a command to the room's actor, retrying once with a new room if the old one dissolved
+/// between look-up and send.
+async fn ask_room(
+    state: &Arc<State>,
+    key: &RoomKey,
+    scene: TrtcAppScene,
+    make: impl Fn(oneshot::Sender<Result<Admitted, Refusal>>) -> RoomCommand,
+) -> Result<(mpsc::Sender<RoomCommand>, Admitted), Refusal> {
+    for _ in 0..3 {
+        let room = state.registry.room(
+            key,
+            scene,
+            state.config.drop_timeout,
+            state.config.live_room_linger,
+        );
+        let (reply, answer) = oneshot::channel();
+        if room.send(make(reply)).await.is_err() {
+            continue;
+        }
+        if let Ok(result) = answer.await {
+            return result.map(|a| (room, a));
+        }
+    }
+    warn!(room = %key, "room actor unavailable");
+    Err((
+        ERR_TRTC_ENTER_ROOM_FAILED,
+        "room unavailable; try again".into(),
+    ))
+}
+
+async fn resume(
+    state: &Arc<State>,
+    conn_id: u64,
+    session: &mut Option<Session>,
+    protocol: u32,
+    token: &str,
+) -> Result<Vec<String>, Refusal> {
+    if protocol != PROTOCOL_VERSION {
+        return Err((
+            ERR_TRTC_ENTER_ROOM_FAILED,
+            format!("protocol {protocol} is not supported"),
+        ));
+    }
+    if session.is_some() {
+        return Err((
+            ERR_TRTC_ENTER_ROOM_REFUSED,
+            "this connection already holds a session".into(),
+        ));
+    }
+    let (key, user_id) = state
+        .registry
+        .session(token)
+        .ok_or((ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string()))?;
+    let (tx, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+    let outbox = Outbox { conn_id, tx };
+    // A room that no longer exists has no such session; never create one for a resume.
+    let not_found = || (ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string());
+    let room = state.registry.existing_room(&key).ok_or_else(not_found)?;
+    let (reply, answer) = oneshot::channel();
+    room.send(RoomCommand::Resume {
+        user_id: user_id.clone(),
+        token: token.into(),
+        outbox,
+        reply,
+    })
+    .await
+    .map_err(|_| not_found())?;
+    let admitted = answer.await.map_err(|_| not_found())??;
+    *session = Some(Session {
+        key,
+        user_id,
+        room,
+        inbox,
+    });
+    Ok(admitted.members)
+}
+
+async fn switch_role(
+    state: &Arc<State>,
+    conn_id: u64,
+    s: &Session,
+    role: trtc_protocol::TrtcRole,
+    pmk: &str,
+) -> Refusal {
+    if let Some(app) = state
+        .config
+        .apps
+        .get(&s.key.app)
+        .filter(|a| a.private_map_key_required)
+    {
+        if role == trtc_protocol::TrtcRole::Anchor {
+            if let Err(refusal) = auth::check_private_map_key(
+                app,
+                &s.user_id,
+                &s.key.room,
+                pmk,
+                4 | 16,
+                crate::unix_now(),
+            ) {
+                return refusal;
+            }
+        }
+    }
+    let (reply, answer) = oneshot::channel();
+    let cmd = RoomCommand::SwitchRole {
+        user_id: s.user_id.clone(),
+        conn_id,
+        role,
+        reply,
+    };
+    if s.room.send(cmd).await.is_err() {
+        return (ERR_REFUSED, "not in a room".into());
+    }
+    answer
+        .await
+        .unwrap_or((ERR_REFUSED, "not in a room".into()))
+}

@@ -1,0 +1,259 @@
+//! The room server: WebSocket signalling, TRTC-compatible userSig checks, rooms and roles.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`config`] | [`ServerConfig`], flags and the TOML file |
+//! | `auth` | app, userSig and privateMapKey checks, in contract order |
+//! | `connection` | one task per WebSocket: parse, check, relay |
+//! | `registry` | rooms by key, sessions by resume token |
+//! | `room` | one actor per room: members, roles, limits, drop timeout |
+//!
+//! Drive it with [`spawn`] (tests, the app's built-in server) or [`run`] (the binary). Shutdown
+//! is one `watch` signal every task watches: each client gets a clean close (1001), then `run`
+//! returns.
+
+pub mod config;
+
+mod auth;
+mod connection;
+mod registry;
+mod room;
+
+pub use config::{AppConfig, ServerConfig};
+
+use anyhow::Context;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State as AxState;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::service::TowerToHyperService;
+use registry::Registry;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info};
+
+/// WebSocket messages above this size close the connection (1009); below it but above
+/// [`trtc_protocol::messages::MAX_FRAME_BYTES`] they get an error reply.
+const MAX_WS_MESSAGE: usize = 1 << 20;
+/// How long shutdown waits for connections to close before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Shared by every connection.
+pub(crate) struct State {
+    config: ServerConfig,
+    registry: Arc<Registry>,
+    conn_ids: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+    /// Each connection task holds a clone; shutdown waits until all are dropped.
+    alive: mpsc::Sender<()>,
+}
+
+impl State {
+    fn next_conn_id(&self) -> u64 {
+        self.conn_ids.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A server running on the current tokio runtime.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where it listens (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// `ws://` or `wss://` URL of the signalling endpoint.
+    pub url: String,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Closes every connection cleanly and waits for the server to stop.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Binds `config.listen` and serves in the background.
+pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|(c, k)| tls_acceptor(c, k))
+        .transpose()?;
+    let task = tokio::spawn(serve(listener, tls, config, shutdown_rx));
+    Ok(RunningServer {
+        addr,
+        url: format!("{scheme}://{addr}"),
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (tx, rx) = watch::channel(false);
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|(c, k)| tls_acceptor(c, k))
+        .transpose()?;
+    let server = tokio::spawn(serve(listener, tls, config, rx));
+    shutdown.await;
+    let _ = tx.send(true);
+    server.await.context("server task panicked")?
+}
+
+async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    config: ServerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (alive, mut all_closed) = mpsc::channel::<()>(1);
+    let state = Arc::new(State {
+        config,
+        registry: Arc::new(Registry::default()),
+        conn_ids: AtomicU64::new(1),
+        shutdown: shutdown.clone(),
+        alive,
+    });
+    let app = Router::new()
+        .route("/", get(ws_handler))
+        .route("/ws", get(ws_handler))
+        .route("/healthz", get(healthz))
+        .with_state(Arc::clone(&state));
+    info!(addr = %listener.local_addr()?, tls = tls.is_some(), "accepting connections");
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
+        let guard = state.alive.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let builder = ConnBuilder::new(TokioExecutor::new());
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => {
+                        let conn =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        serve_until(conn, &mut conn_shutdown).await
+                    }
+                    Err(e) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                    serve_until(conn, &mut conn_shutdown).await
+                }
+            };
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    info!("shutting down: closing every connection");
+    drop(listener);
+    // Connection tasks hold the router (and so the state) and a clone of `alive`; once the
+    // last of them ends, every sender is gone and recv() yields None.
+    drop(app);
+    drop(state);
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed.recv())
+        .await
+        .is_err()
+    {
+        info!("some connections did not close within the grace period");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Serves one HTTP connection; on shutdown, lets an in-flight plain request finish. Upgraded
+/// WebSockets run in their own tasks and close themselves on the same signal.
+async fn serve_until<C>(
+    conn: C,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        r = &mut conn => r,
+        _ = shutdown.changed() => Ok(()),
+    }
+}
+
+async fn ws_handler(ws: WebSocketUpgrade, AxState(state): AxState<Arc<State>>) -> Response {
+    let shutdown = state.shutdown.clone();
+    let guard = state.alive.clone();
+    ws.max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            let _guard = guard;
+            connection::serve(socket, state, shutdown).await;
+        })
+        .into_response()
+}
+
+async fn healthz(AxState(state): AxState<Arc<State>>) -> Json<serde_json::Value> {
+    let (rooms, sessions) = state.registry.counts();
+    Json(serde_json::json!({ "status": "ok", "rooms": rooms, "sessions": sessions }))
+}
+
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert).with_context(|| format!("opening {}", cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .with_context(|| format!("reading certificates from {}", cert.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", cert.display());
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key).with_context(|| format!("opening {}", key.display()))?,
+    ))
+    .with_context(|| format!("reading the key from {}", key.display()))?
+    .with_context(|| format!("{} holds no private key", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not form a valid pair")?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,127 @@
+//! `room-server`: the room server as a process (qa-contract §1).
+
+use anyhow::Context;
+use clap::Parser;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use trtc_server::config::{parse_secs, FileConfig};
+use trtc_server::{AppConfig, ServerConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "TRTC-compatible room server: signalling, userSig auth, rooms"
+)]
+struct Cli {
+    /// Signalling (WebSocket) and /healthz address; port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// An application as SDKAPPID:SECRET; repeatable.
+    #[arg(long = "app", value_parser = AppConfig::parse_flag)]
+    apps: Vec<AppConfig>,
+    /// The same settings as TOML; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Remove a user whose connection went silent for this many seconds.
+    #[arg(long = "drop-timeout", value_parser = parse_secs)]
+    drop_timeout: Option<std::time::Duration>,
+    /// PEM certificate chain: serve wss:// and https://.
+    #[arg(long = "tls-cert", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long = "tls-key", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long = "log-json")]
+    log_json: bool,
+}
+
+fn settings(cli: Cli) -> anyhow::Result<ServerConfig> {
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path).map_err(anyhow::Error::msg)?,
+        None => FileConfig::default(),
+    };
+    let mut cfg = ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        ..Default::default()
+    };
+    if let Some(l) = file.listen {
+        cfg.listen = l;
+    }
+    if let Some(t) = file.drop_timeout {
+        cfg.drop_timeout =
+            trtc_server::config::parse_secs(&t.to_string()).map_err(anyhow::Error::msg)?;
+    }
+    cfg.apps = file
+        .app
+        .into_iter()
+        .map(|a| (a.sdk_app_id, a))
+        .collect::<HashMap<_, _>>();
+    if let (Some(c), Some(k)) = (file.tls_cert, file.tls_key) {
+        cfg.tls = Some((c, k));
+    }
+    if let Some(l) = cli.listen {
+        cfg.listen = l;
+    }
+    for app in cli.apps {
+        cfg.apps.insert(app.sdk_app_id, app);
+    }
+    if let Some(t) = cli.drop_timeout {
+        cfg.drop_timeout = t;
+    }
+    if let (Some(c), Some(k)) = (cli.tls_cert, cli.tls_key) {
+        cfg.tls = Some((c, k));
+    }
+    anyhow::ensure!(
+        !cfg.apps.is_empty(),
+        "no application configured: pass --app SDKAPPID:SECRET or [[app]] in --config"
+    );
+    Ok(cfg)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let cfg = settings(cli)?;
+    tracing::info!(config = ?cfg, "starting");
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // The contract's first stdout line, printed once connections are accepted (the socket is
+    // bound and listening; accept() is called right after).
+    #[allow(clippy::print_stdout)]
+    {
+        use std::io::Write;
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+    }
+    trtc_server::run(listener, cfg, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("signal received");
+}
