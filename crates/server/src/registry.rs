@@ -70,16 +70,11 @@ impl Registry {
             .cloned()
     }
 
-    /// Called by a room's actor: leaves the registry if `still_idle` holds under the lock, so a
-    /// connection cannot pick the room up between the check and the removal.
-    pub fn remove_room_if(&self, key: &RoomKey, still_idle: impl FnOnce() -> bool) -> bool {
+    /// Called by a room's actor as it dissolves. While an actor runs, the entry under its key
+    /// is its own (a successor is only created once the entry is gone or closed).
+    pub fn remove_room(&self, key: &RoomKey) {
         let mut rooms = lock(&self.rooms);
-        if still_idle() {
-            rooms.remove(key);
-            true
-        } else {
-            false
-        }
+        rooms.remove(key);
     }
 
     /// A fresh unguessable resume token for a member.

@@ -96,6 +96,8 @@ struct Room {
     /// Set when the room became empty and should end at this time.
     empty_since: Option<Instant>,
     linger: Duration,
+    /// Out of the registry; the actor stops.
+    dissolved: bool,
 }
 
 /// Starts a room's actor; it ends itself (and leaves the registry) when the room dissolves.
@@ -115,7 +117,9 @@ pub fn spawn(
         drop_timeout,
         live_linger,
         empty_since: Some(Instant::now()),
+        // A room whose first entry never completes goes away on its own.
         linger: Duration::from_secs(5),
+        dissolved: false,
     };
     tokio::spawn(room.run(rx));
     tx
@@ -126,23 +130,32 @@ impl Room {
         info!(room = %self.key, scene = self.scene.name(), "room created");
         let tick = (self.drop_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let mut ticker = tokio::time::interval(tick);
-        loop {
+        while !self.dissolved {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
                 _ = ticker.tick() => {
-                    self.drop_silent(Instant::now());
-                    if self.empty_since.is_some_and(|t| t.elapsed() >= self.linger)
-                        && self.registry.remove_room_if(&self.key, || rx.is_empty())
-                    {
-                        break;
+                    let now = Instant::now();
+                    self.drop_silent(now);
+                    if self.empty_since.is_some_and(|t| now.duration_since(t) >= self.linger) {
+                        self.dissolve();
                     }
                 }
             }
         }
+        // Commands that raced with dissolution are dropped unanswered; their senders retry
+        // with a fresh room (see `connection::ask_room`).
+        rx.close();
+        while rx.try_recv().is_ok() {}
         info!(room = %self.key, "room dissolved");
+    }
+
+    /// Leaves the registry; the run loop ends after the current command.
+    fn dissolve(&mut self) {
+        self.registry.remove_room(&self.key);
+        self.dissolved = true;
     }
 
     fn visible(&self, role: TrtcRole) -> bool {
@@ -383,11 +396,11 @@ impl Room {
         if self.members.is_empty() {
             self.empty_since = Some(Instant::now());
             // Call rooms dissolve at once; a live room whose last leaver was audience lingers.
-            self.linger = if self.scene.is_live() && m.role == TrtcRole::Audience {
-                self.live_linger
+            if self.scene.is_live() && m.role == TrtcRole::Audience {
+                self.linger = self.live_linger;
             } else {
-                Duration::ZERO
-            };
+                self.dissolve();
+            }
         }
         Some(m)
     }
