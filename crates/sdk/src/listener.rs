@@ -19,7 +19,8 @@ pub trait TrtcCloudListener: Send + Sync {
     /// (or replaced by a newer session of the same user), 2 the room was dissolved.
     #[doc(alias = "onExitRoom")]
     fn on_exit_room(&self, reason: i32) {}
-    /// Something failed that the user should hear about.
+    /// Something failed that the user should hear about. −8 (`ERR_DISCONNECTED`) while in a room
+    /// means reconnection was given up: the session is over, no onExitRoom follows.
     #[doc(alias = "onError")]
     fn on_error(&self, err_code: i32, err_msg: &str) {}
     /// Something recoverable happened.

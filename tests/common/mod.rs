@@ -1,0 +1,175 @@
+//! Shared helpers for the product's process-level tests: find the workspace's binaries, run a
+//! room-server, read a child's stdout line by line.
+#![allow(dead_code)] // each test file uses a different part
+
+pub mod webdriver;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const APP: u32 = 1_400_000_000;
+pub const KEY: &str = "process-test-secret";
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A binary of this workspace. Cargo only exports `CARGO_BIN_EXE_*` for this package's own
+/// binaries, so the others are found beside the app's in the same target directory; a missing
+/// one is a failure with the command that builds it, never a skip.
+pub fn bin(name: &str) -> PathBuf {
+    let app = PathBuf::from(env!("CARGO_BIN_EXE_trtc-meeting"));
+    let path = app.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --all-targets` first",
+        path.display()
+    );
+    path
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A child process whose stdout lines arrive on a channel.
+pub struct Proc {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            child,
+            lines,
+            seen: vec![],
+        }
+    }
+
+    /// The next stdout line; panics with what came so far if none arrives in time.
+    pub fn line(&mut self) -> String {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(l) => {
+                self.seen.push(l.clone());
+                l
+            }
+            Err(_) => panic!("no line within {WAIT:?}; saw {:?}", self.seen),
+        }
+    }
+
+    /// The next line as JSON.
+    pub fn event(&mut self) -> serde_json::Value {
+        let l = self.line();
+        serde_json::from_str(&l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}"))
+    }
+
+    /// Reads events until one named `name`.
+    pub fn until(&mut self, name: &str) -> serde_json::Value {
+        loop {
+            let e = self.event();
+            if e["event"] == name {
+                return e;
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit code; the rest of stdout is collected into `seen`.
+    pub fn wait(&mut self) -> i32 {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(l);
+                }
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process did not exit; saw {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `room-server` process on a free loopback port.
+pub struct RoomServer {
+    pub proc: Proc,
+    pub url: String,
+}
+
+impl RoomServer {
+    pub fn start(extra: &[&str]) -> RoomServer {
+        let mut cmd = Command::new(bin("room-server"));
+        cmd.args(["--listen", "127.0.0.1:0", "--app", &format!("{APP}:{KEY}")])
+            .args(extra);
+        let mut proc = Proc::spawn(&mut cmd);
+        let first = proc.line();
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        RoomServer {
+            url: format!("ws://{addr}"),
+            proc,
+        }
+    }
+}
+
+/// `room-bot` with the common flags; `extra` adds flags, and replaces the default signing
+/// (`--secret`) or room (`--roomid`) when it names its own.
+pub fn bot(server: &str, user: &str, room: u32, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin("room-bot"));
+    cmd.args([
+        "--server",
+        server,
+        "--sdkappid",
+        &APP.to_string(),
+        "--userid",
+        user,
+    ]);
+    if !extra.iter().any(|a| *a == "--secret" || *a == "--usersig") {
+        cmd.args(["--secret", KEY]);
+    }
+    if !extra.contains(&"--str-roomid") {
+        cmd.args(["--roomid", &room.to_string()]);
+    }
+    Proc::spawn(cmd.args(extra))
+}
