@@ -1,0 +1,205 @@
+//! End to end: the real app binary under Xvfb, clicked through with WebDriver as QA would
+//! (qa-contract §4). One app at a time: WebKit is heavy for a 2-core machine.
+
+mod common;
+use common::webdriver::Gui;
+use common::*;
+use std::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remote_args(server: &RoomServer, secret: &str) -> Vec<String> {
+    vec![
+        "--server".into(),
+        server.url.clone(),
+        "--sdkappid".into(),
+        APP.to_string(),
+        "--secret".into(),
+        secret.into(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn valid_join_on_the_built_in_server_then_leave() {
+    let _one = serial();
+    let gui = Gui::launch(&[]).await;
+    assert!(gui
+        .wait_text("connection-info", |_| true)
+        .await
+        .starts_with("Built-in server"));
+    assert_eq!(
+        gui.attr("camera-switch", "aria-checked").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        gui.attr("mic-switch", "aria-checked").await.as_deref(),
+        Some("false")
+    );
+    assert!(!gui.visible("role").await, "role is only for live scenes");
+    gui.select("scene", "live").await;
+    assert!(gui.visible("role").await);
+    gui.select("scene", "videocall").await;
+
+    gui.join("123", "alice").await;
+    gui.wait_text("toast", |t| t == "Enter room success").await;
+    gui.wait_visible("room-screen", true).await;
+    assert!(gui
+        .wait_text("room-title", |t| t.contains("123"))
+        .await
+        .contains("123"));
+    assert!(gui
+        .wait_text("member-alice", |t| t.contains("you"))
+        .await
+        .contains("alice"));
+
+    // A second client finds the built-in server through the config folder and joins the room.
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(gui.config_dir.path().join("local-server.json")).unwrap(),
+    )
+    .unwrap();
+    let keys: toml::Value = toml::from_str(
+        &std::fs::read_to_string(gui.config_dir.path().join("local-server.toml")).unwrap(),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(bin("room-bot"));
+    cmd.args([
+        "--server",
+        info["url"].as_str().unwrap(),
+        "--sdkappid",
+        &keys["sdk_app_id"].as_integer().unwrap().to_string(),
+    ])
+    .args([
+        "--secret",
+        keys["secret"].as_str().unwrap(),
+        "--userid",
+        "bob",
+        "--roomid",
+        "123",
+        "--duration",
+        "30",
+    ]);
+    let mut bob = Proc::spawn(&mut cmd);
+    assert_eq!(bob.until("onRemoteUserEnterRoom")["userId"], "alice");
+    gui.wait_visible("member-bob", true).await;
+
+    gui.click("leave-room").await;
+    gui.click("leave-confirm").await;
+    gui.wait_visible("join-screen", true).await;
+    assert_eq!(bob.until("onRemoteUserLeaveRoom")["userId"], "alice");
+    gui.close().await;
+}
+
+#[tokio::test]
+async fn invalid_input_shows_the_rule_with_its_code_and_sends_nothing() {
+    let _one = serial();
+    let server = RoomServer::start(&[]);
+    let mut watcher = bot(&server.url, "watcher", 55, &[]);
+    assert!(watcher.event()["result"].as_i64().unwrap() > 0);
+    let gui = Gui::launch(&strs(&remote_args(&server, KEY))).await;
+
+    gui.join("55", "bad id").await;
+    let msg = gui.wait_text("validation-message", |t| !t.is_empty()).await;
+    assert_eq!(
+        gui.attr("validation-message", "data-code").await.as_deref(),
+        Some("-3319")
+    );
+    assert!(msg.contains("letters, digits"), "{msg}");
+    assert!(gui.visible("join-screen").await);
+
+    gui.join("not-a-number", "alice").await;
+    gui.wait_text("validation-message", |t| t.contains("digits only"))
+        .await;
+    assert_eq!(
+        gui.attr("validation-message", "data-code").await.as_deref(),
+        Some("-3318")
+    );
+
+    gui.join("", "alice").await;
+    assert_eq!(
+        gui.attr("validation-message", "data-code").await.as_deref(),
+        Some("-3318")
+    );
+
+    // Nothing reached the room: the watcher saw no one enter.
+    watcher.signal("TERM");
+    assert_eq!(watcher.until("onExitRoom")["reason"], 0);
+    watcher.wait();
+    assert!(
+        !watcher
+            .seen
+            .iter()
+            .any(|l| l.contains("onRemoteUserEnterRoom")),
+        "{:?}",
+        watcher.seen
+    );
+    gui.close().await;
+}
+
+#[tokio::test]
+async fn rejected_user_sig_shows_the_error_dialog_and_confirm_returns_to_join() {
+    let _one = serial();
+    let server = RoomServer::start(&[]);
+    let gui = Gui::launch(&strs(&remote_args(&server, "not-the-secret"))).await;
+    assert!(gui
+        .wait_text("connection-info", |_| true)
+        .await
+        .contains("test signing"));
+    gui.join("77", "alice").await;
+    gui.wait_visible("error-dialog", true).await;
+    let msg = gui
+        .wait_text("error-dialog-message", |t| !t.is_empty())
+        .await;
+    assert!(msg.contains("-100018"), "{msg}");
+    assert!(!gui.visible("room-screen").await);
+    gui.click("error-dialog-confirm").await;
+    gui.wait_visible("error-dialog", false).await;
+    assert!(gui.visible("join-screen").await);
+    gui.close().await;
+}
+
+#[tokio::test]
+async fn a_bot_appears_in_the_member_list_and_disappears_when_it_leaves() {
+    let _one = serial();
+    let server = RoomServer::start(&[]);
+    let gui = Gui::launch(&strs(&remote_args(&server, KEY))).await;
+    gui.join("88", "alice").await;
+    gui.wait_visible("room-screen", true).await;
+
+    let mut bob = bot(&server.url, "bob", 88, &["--duration", "2"]);
+    assert_eq!(bob.until("onRemoteUserEnterRoom")["userId"], "alice");
+    gui.wait_visible("member-bob", true).await;
+    assert_eq!(bob.wait(), 0);
+    gui.wait_visible("member-bob", false).await;
+    assert!(gui.visible("member-alice").await);
+
+    gui.click("leave-room").await;
+    gui.click("leave-confirm").await;
+    gui.wait_visible("join-screen", true).await;
+    gui.close().await;
+}
+
+#[tokio::test]
+async fn removed_by_a_newer_session_returns_to_join_with_a_dialog() {
+    let _one = serial();
+    let server = RoomServer::start(&[]);
+    let gui = Gui::launch(&strs(&remote_args(&server, KEY))).await;
+    gui.join("99", "alice").await;
+    gui.wait_visible("room-screen", true).await;
+    let mut again = bot(&server.url, "alice", 99, &["--duration", "0"]);
+    assert_eq!(again.wait(), 0);
+    gui.wait_visible("error-dialog", true).await;
+    assert!(gui
+        .wait_text("error-dialog-message", |t| !t.is_empty())
+        .await
+        .contains("removed"));
+    assert!(gui.visible("join-screen").await);
+    gui.close().await;
+}
