@@ -4,13 +4,9 @@
 mod common;
 use common::webdriver::Gui;
 use common::*;
-use std::sync::Mutex;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Held for a whole test; an async mutex, since each test awaits while holding it.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn remote_args(server: &RoomServer, secret: &str) -> Vec<String> {
     vec![
@@ -29,7 +25,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[tokio::test]
 async fn valid_join_on_the_built_in_server_then_leave() {
-    let _one = serial();
+    let _one = ONE_AT_A_TIME.lock().await;
     let gui = Gui::launch(&[]).await;
     assert!(gui
         .wait_text("connection-info", |_| true)
@@ -99,7 +95,7 @@ async fn valid_join_on_the_built_in_server_then_leave() {
 
 #[tokio::test]
 async fn invalid_input_shows_the_rule_with_its_code_and_sends_nothing() {
-    let _one = serial();
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = RoomServer::start(&[]);
     let mut watcher = bot(&server.url, "watcher", 55, &[]);
     assert!(watcher.event()["result"].as_i64().unwrap() > 0);
@@ -145,7 +141,7 @@ async fn invalid_input_shows_the_rule_with_its_code_and_sends_nothing() {
 
 #[tokio::test]
 async fn rejected_user_sig_shows_the_error_dialog_and_confirm_returns_to_join() {
-    let _one = serial();
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = RoomServer::start(&[]);
     let gui = Gui::launch(&strs(&remote_args(&server, "not-the-secret"))).await;
     assert!(gui
@@ -167,7 +163,7 @@ async fn rejected_user_sig_shows_the_error_dialog_and_confirm_returns_to_join() 
 
 #[tokio::test]
 async fn a_bot_appears_in_the_member_list_and_disappears_when_it_leaves() {
-    let _one = serial();
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = RoomServer::start(&[]);
     let gui = Gui::launch(&strs(&remote_args(&server, KEY))).await;
     gui.join("88", "alice").await;
@@ -188,7 +184,7 @@ async fn a_bot_appears_in_the_member_list_and_disappears_when_it_leaves() {
 
 #[tokio::test]
 async fn removed_by_a_newer_session_returns_to_join_with_a_dialog() {
-    let _one = serial();
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = RoomServer::start(&[]);
     let gui = Gui::launch(&strs(&remote_args(&server, KEY))).await;
     gui.join("99", "alice").await;

@@ -262,7 +262,7 @@ fn room_server_stops_cleanly_on_sigterm_and_bots_recover_on_restart() {
 fn room_server_health_and_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("server.toml");
-    std::fs::write(&file, format!("listen = \"127.0.0.1:0\"\ndrop_timeout = 30\n[[app]]\nsdk_app_id = 77\nsecret = \"from-file\"\n")).unwrap();
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\ndrop_timeout = 30\n[[app]]\nsdk_app_id = 77\nsecret = \"from-file\"\n").unwrap();
     let mut cmd = Command::new(bin("room-server"));
     cmd.args(["--config", file.to_str().unwrap()]);
     let mut p = Proc::spawn(&mut cmd);

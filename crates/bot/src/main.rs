@@ -57,7 +57,7 @@ fn parse_role(s: &str) -> Result<TrtcRole, String> {
 }
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, String> {
-    if v.is_finite() && v >= 0.0 && v < 1e9 {
+    if (0.0..1e9).contains(&v) {
         Ok(Duration::from_secs_f64(v))
     } else {
         Err(format!("--{flag} must be a non-negative number of seconds"))

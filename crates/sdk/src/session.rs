@@ -184,7 +184,7 @@ impl Session {
         self.link = Link::Down;
     }
 
-    fn to_idle(&mut self) {
+    fn become_idle(&mut self) {
         self.disconnect();
         self.phase = Phase::Idle;
         self.token = None;
@@ -257,7 +257,7 @@ impl Session {
                 };
             }
             Phase::Entering { .. } | Phase::InRoom | Phase::Reconnecting { .. } => {
-                self.to_idle();
+                self.become_idle();
                 self.emit(TrtcEvent::ExitRoom { reason: 0 });
             }
         }
@@ -335,7 +335,7 @@ impl Session {
                 self.link = Link::RetryAt(now + self.backoff(attempt));
             }
             Phase::Exiting { .. } => {
-                self.to_idle();
+                self.become_idle();
                 self.emit(TrtcEvent::ExitRoom { reason: 0 });
             }
         }
@@ -380,7 +380,7 @@ impl Session {
                     self.sync_members(info.members);
                 }
                 None => {
-                    self.to_idle();
+                    self.become_idle();
                     self.fail_enter(
                         if code == ERR_NULL {
                             ERR_TRTC_ENTER_ROOM_FAILED
@@ -407,7 +407,7 @@ impl Session {
                     }
                     // The room would not take us back (for example, the userSig expired meanwhile).
                     None => {
-                        self.to_idle();
+                        self.become_idle();
                         self.emit(TrtcEvent::Error {
                             err_code: code,
                             err_msg: format!("reconnection refused: {message}"),
@@ -424,24 +424,15 @@ impl Session {
                     self.out.push_back(Output::Send(self.enter_message()));
                 }
             }
-            (ServerMessage::RemoteUserEnterRoom { user_id }, Phase::InRoom) => {
-                if user_id != self.params.user_id && self.members.insert(user_id.clone()) {
-                    self.emit(TrtcEvent::RemoteUserEnterRoom { user_id });
-                }
-            }
+            (ServerMessage::RemoteUserEnterRoom { user_id }, Phase::InRoom) => self.member_entered(user_id),
             (ServerMessage::RemoteUserLeaveRoom { user_id, reason }, Phase::InRoom) => {
-                if self.members.remove(&user_id) {
-                    self.emit(TrtcEvent::RemoteUserLeaveRoom {
-                        user_id,
-                        reason: reason.into(),
-                    });
-                }
+                self.member_left(user_id, reason.into())
             }
             (
                 ServerMessage::ExitRoom { reason },
                 Phase::InRoom | Phase::Exiting { .. } | Phase::Reconnecting { .. },
             ) => {
-                self.to_idle();
+                self.become_idle();
                 self.emit(TrtcEvent::ExitRoom {
                     reason: reason.into(),
                 });
@@ -469,6 +460,20 @@ impl Session {
         }
     }
 
+    /// Raises onRemoteUserEnterRoom once per user: a repeat (or ourselves) is not news.
+    fn member_entered(&mut self, user_id: String) {
+        if user_id != self.params.user_id && self.members.insert(user_id.clone()) {
+            self.emit(TrtcEvent::RemoteUserEnterRoom { user_id });
+        }
+    }
+
+    /// Raises onRemoteUserLeaveRoom only for users the app was told about.
+    fn member_left(&mut self, user_id: String, reason: i32) {
+        if self.members.remove(&user_id) {
+            self.emit(TrtcEvent::RemoteUserLeaveRoom { user_id, reason });
+        }
+    }
+
     fn recovered(&mut self, members: Vec<String>) {
         self.phase = Phase::InRoom;
         self.sync_members(members);
@@ -488,7 +493,7 @@ impl Session {
         }
         match self.phase {
             Phase::Entering { started } if now >= started + self.timing.enter_timeout => {
-                self.to_idle();
+                self.become_idle();
                 let secs = self.timing.enter_timeout.as_secs_f32();
                 self.fail_enter(
                     ERR_TRTC_CONNECT_SERVER_TIMEOUT,
@@ -496,7 +501,7 @@ impl Session {
                 );
             }
             Phase::Reconnecting { since, .. } if now >= since + self.timing.reconnect_timeout => {
-                self.to_idle();
+                self.become_idle();
                 let secs = self.timing.reconnect_timeout.as_secs_f32();
                 self.emit(TrtcEvent::Error {
                     err_code: ERR_DISCONNECTED,
@@ -504,7 +509,7 @@ impl Session {
                 });
             }
             Phase::Exiting { deadline } if now >= deadline => {
-                self.to_idle();
+                self.become_idle();
                 self.emit(TrtcEvent::ExitRoom { reason: 0 });
             }
             _ => {}

@@ -1,6 +1,8 @@
 //! Shared rig for the SDK ⇄ room-server tests: a real server on 127.0.0.1:0, real SDK clients
 //! over loopback WebSocket, a raw protocol client, and a TCP proxy that can cut connections.
 #![allow(dead_code)] // each test file uses a different part of the rig
+// Test support: a panic here is a failed test, with the message unwrap gives.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -273,4 +275,16 @@ impl Raw {
     pub async fn send_binary(&mut self, bytes: Vec<u8>) {
         self.ws.send(Message::binary(bytes)).await.unwrap();
     }
+}
+
+/// A plain HTTP GET, for `/healthz`.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }

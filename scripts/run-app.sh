@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and starts the app on its built-in room server.
+# Extra arguments go to the app (for example --server URL --sdkappid N --usersig SIG).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --locked --bin trtc-meeting
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "run-app: no display found; starting the app on a virtual one (Xvfb)." >&2
+  exec xvfb-run -a -s "-screen 0 1280x800x24" target/debug/trtc-meeting "$@"
+fi
+exec target/debug/trtc-meeting "$@"

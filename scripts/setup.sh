@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing need on Debian 12, and nothing twice.
+# As root it installs; otherwise it prints the apt line to run and stops.
+set -euo pipefail
+
+# Why each package is here:
+#   build-essential pkg-config  compile C parts of dependencies
+#   libssl-dev                  the WebDriver client's HTTP stack (tests)
+#   libwebkit2gtk-4.1-dev       Tauri v2's webview (pulls GTK 3, libsoup 3)
+#   xvfb xauth                  a display for the app in tests and on headless machines
+#   webkit2gtk-driver           WebKitWebDriver, which tauri-driver drives (end-to-end tests)
+#   python3                     scripts/bench-join.sh's statistics
+PACKAGES=(
+  build-essential pkg-config curl file libssl-dev
+  libwebkit2gtk-4.1-dev
+  xvfb xauth webkit2gtk-driver
+  python3
+)
+TAURI_DRIVER_VERSION=2.1.0
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing system packages. Run:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ -d "$HOME/.cargo/bin" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: Rust is missing. Install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+# tauri-driver has no --version; cargo's own record says which one is installed.
+if ! cargo install --list | grep -q "^tauri-driver v$TAURI_DRIVER_VERSION:"; then
+  echo "setup: installing tauri-driver $TAURI_DRIVER_VERSION (WebDriver for the app's end-to-end tests)" >&2
+  cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
+fi
