@@ -8,7 +8,12 @@ use std::process::Command;
 #[test]
 fn enter_room_example_enters_and_leaves() {
     let server = RoomServer::start(&[]);
-    let mut watcher = bot(&server.url, "watcher", 123321, &["--scene", "live", "--duration", "20"]);
+    let mut watcher = bot(
+        &server.url,
+        "watcher",
+        123321,
+        &["--scene", "live", "--duration", "20"],
+    );
     assert!(watcher.event()["result"].as_i64().unwrap() > 0);
     let example = bin("examples/enter_room");
     let out = Command::new(example)
@@ -19,7 +24,11 @@ fn enter_room_example_enters_and_leaves() {
         .output()
         .expect("the example runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Enter room success"), "{stdout}");
     assert!(stdout.contains("watcher is in the room"), "{stdout}");
     assert!(stdout.contains("Exit room (0)"), "{stdout}");

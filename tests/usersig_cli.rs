@@ -8,7 +8,10 @@ const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93
 const VECTOR: &str = "eJyrVgrxCdYrSy1SslJQMtIzUNJRAItkpqTmlWSmZUIkKjIT87NK82CSxSnZiQUFmSlAKUMTAyiAyqVWFGQWpQJlLMxM4IIlmbkgIUNzNMXFmekg44P93EzccsOcA0qT8yOKnfwLksLcjNPcnNNMzb0Ccg1Sq6IMs1LDPH1ywpJtlWoBk68y0A__";
 
 fn usersig(args: &[&str]) -> Output {
-    Command::new(bin("usersig")).args(args).output().expect("usersig runs")
+    Command::new(bin("usersig"))
+        .args(args)
+        .output()
+        .expect("usersig runs")
 }
 
 fn text(b: &[u8]) -> String {

@@ -1,6 +1,7 @@
 //! Shared helpers for the product's process-level tests: find the workspace's binaries, run a
 //! room-server, read a child's stdout line by line.
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code)]
+// each test file uses a different part
 // Test support: a panic here is a failed test, with the message unwrap gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -38,7 +38,9 @@ impl TrtcCloudListener for RoomListener {
             println!("Enter room success ({result} ms)");
             let _ = self.done.send(Ok(result));
         } else {
-            let _ = self.done.send(Err(format!("enterRoom failed with {result}")));
+            let _ = self
+                .done
+                .send(Err(format!("enterRoom failed with {result}")));
         }
     }
 
@@ -54,9 +56,14 @@ impl TrtcCloudListener for RoomListener {
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let user_id = args.next().unwrap_or_else(|| "denny".into());
-    let room_id: u32 = args.next().map_or(Ok(123321), |r| r.parse()).map_err(|e| format!("room ID: {e}"))?;
+    let room_id: u32 = args
+        .next()
+        .map_or(Ok(123321), |r| r.parse())
+        .map_err(|e| format!("room ID: {e}"))?;
     let env = |k: &str| std::env::var(k).map_err(|_| format!("set {k}"));
-    let sdk_app_id: u32 = env("TRTC_SDKAPPID")?.parse().map_err(|e| format!("TRTC_SDKAPPID: {e}"))?;
+    let sdk_app_id: u32 = env("TRTC_SDKAPPID")?
+        .parse()
+        .map_err(|e| format!("TRTC_SDKAPPID: {e}"))?;
     let secret = env("TRTC_SECRET")?;
 
     // Step 2: create the SDK instance and register the event listener.
@@ -66,7 +73,10 @@ fn main() -> Result<(), String> {
     trtc_cloud.add_listener(Arc::new(RoomListener { done }));
 
     // Step 4: prepare the two parameters: TRTCParams and the scene.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
     let params = TrtcParams {
         sdk_app_id,
         user_id: user_id.clone(),
@@ -81,7 +91,9 @@ fn main() -> Result<(), String> {
 
     // Step 5: enter the room; the outcome arrives as on_enter_room.
     trtc_cloud.enter_room(&params, scene);
-    let entered = result.recv_timeout(Duration::from_secs(15)).map_err(|_| "no onEnterRoom within 15 s".to_string())?;
+    let entered = result
+        .recv_timeout(Duration::from_secs(15))
+        .map_err(|_| "no onEnterRoom within 15 s".to_string())?;
     entered?;
 
     // Leave again, and release the instance once onExitRoom has arrived.

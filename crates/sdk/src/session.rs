@@ -424,7 +424,9 @@ impl Session {
                     self.out.push_back(Output::Send(self.enter_message()));
                 }
             }
-            (ServerMessage::RemoteUserEnterRoom { user_id }, Phase::InRoom) => self.member_entered(user_id),
+            (ServerMessage::RemoteUserEnterRoom { user_id }, Phase::InRoom) => {
+                self.member_entered(user_id)
+            }
             (ServerMessage::RemoteUserLeaveRoom { user_id, reason }, Phase::InRoom) => {
                 self.member_left(user_id, reason.into())
             }

@@ -1,6 +1,7 @@
 //! Shared rig for the SDK ⇄ room-server tests: a real server on 127.0.0.1:0, real SDK clients
 //! over loopback WebSocket, a raw protocol client, and a TCP proxy that can cut connections.
-#![allow(dead_code)] // each test file uses a different part of the rig
+#![allow(dead_code)]
+// each test file uses a different part of the rig
 // Test support: a panic here is a failed test, with the message unwrap gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
