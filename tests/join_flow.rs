@@ -57,14 +57,12 @@ async fn valid_join_on_the_built_in_server_then_leave() {
         .contains("alice"));
 
     // A second client finds the built-in server through the config folder and joins the room.
-    let info: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(gui.config_dir.path().join("local-server.json")).unwrap(),
-    )
-    .unwrap();
-    let keys: toml::Value = toml::from_str(
-        &std::fs::read_to_string(gui.config_dir.path().join("local-server.toml")).unwrap(),
-    )
-    .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(gui.config_dir.join("local-server.json")).unwrap())
+            .unwrap();
+    let keys: toml::Value =
+        toml::from_str(&std::fs::read_to_string(gui.config_dir.join("local-server.toml")).unwrap())
+            .unwrap();
     let mut cmd = std::process::Command::new(bin("room-bot"));
     cmd.args([
         "--server",
@@ -198,4 +196,40 @@ async fn removed_by_a_newer_session_returns_to_join_with_a_dialog() {
         .contains("removed"));
     assert!(gui.visible("join-screen").await);
     gui.close().await;
+}
+
+#[tokio::test]
+async fn a_second_instance_joins_the_same_built_in_server() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let shared = tempfile::tempdir().unwrap();
+    let first = Gui::launch_in(shared.path(), &[]).await;
+    first.join("4242", "alice").await;
+    first.wait_visible("room-screen", true).await;
+    let second = Gui::launch_in(shared.path(), &[]).await;
+    second.join("4242", "bob").await;
+    second.wait_visible("room-screen", true).await;
+    second.wait_visible("member-alice", true).await;
+    first.wait_visible("member-bob", true).await;
+    // Both windows show the same server.
+    let a = first.wait_text("room-title", |_| true).await;
+    let b = second.wait_text("room-title", |_| true).await;
+    assert_eq!(a, b);
+    second.click("leave-room").await;
+    // Esc closes the confirmation without leaving.
+    second.el("leave-confirm").await;
+    second
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{e00c}")
+        .await
+        .unwrap();
+    second.wait_visible("leave-confirm", false).await;
+    assert!(second.visible("room-screen").await);
+    second.click("leave-room").await;
+    second.click("leave-confirm").await;
+    first.wait_visible("member-bob", false).await;
+    second.close().await;
+    first.close().await;
 }

@@ -95,17 +95,22 @@ pub struct Gui {
     pub client: Client,
     driver: Child,
     _display: Display,
-    pub config_dir: tempfile::TempDir,
+    /// This app's `--config-dir`.
+    pub config_dir: PathBuf,
+    _owned_dir: Option<tempfile::TempDir>,
 }
 
 impl Gui {
     /// Launches the app with `args` plus its own `--config-dir`.
     pub async fn launch(args: &[&str]) -> Gui {
-        let config_dir = tempfile::tempdir().unwrap();
-        Self::launch_in(config_dir, args).await
+        let dir = tempfile::tempdir().unwrap();
+        let mut gui = Self::launch_in(dir.path(), args).await;
+        gui._owned_dir = Some(dir);
+        gui
     }
 
-    pub async fn launch_in(config_dir: tempfile::TempDir, args: &[&str]) -> Gui {
+    /// Launches the app with `args` and the given `--config-dir`, which may be shared.
+    pub async fn launch_in(config_dir: &std::path::Path, args: &[&str]) -> Gui {
         let display = Display::start();
         let tauri_driver = find_tool(
             "tauri-driver",
@@ -136,10 +141,8 @@ impl Gui {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut all_args: Vec<String> = vec![
-            "--config-dir".into(),
-            config_dir.path().display().to_string(),
-        ];
+        let mut all_args: Vec<String> =
+            vec!["--config-dir".into(), config_dir.display().to_string()];
         all_args.extend(args.iter().map(|a| a.to_string()));
         let app = env!("CARGO_BIN_EXE_trtc-meeting");
         let caps = serde_json::json!({ "tauri:options": { "application": app, "args": all_args } });
@@ -153,7 +156,8 @@ impl Gui {
             client,
             driver,
             _display: display,
-            config_dir,
+            config_dir: config_dir.to_path_buf(),
+            _owned_dir: None,
         };
         // The page is ready once start() filled in the connection line.
         gui.wait_text("connection-info", |t| t.contains("app "))

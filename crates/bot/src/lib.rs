@@ -3,6 +3,8 @@
 //! It enters a room, prints every SDK event as one JSON line on stdout, and ends with an exit
 //! code a script can branch on ([`ExitCode`]). The binary is a thin `main` over [`run`].
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 use trtc_sdk::{TrtcAppScene, TrtcCloud, TrtcCloudConfig, TrtcEvent, TrtcParams};
 

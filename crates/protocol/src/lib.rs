@@ -12,6 +12,8 @@
 //! | [`codes`] | TRTC error and warning codes and their messages |
 //! | [`limits`] | per-room limits of TRTC's scenes |
 
+#![warn(missing_docs)]
+
 pub mod codes;
 pub mod entry;
 pub mod events;

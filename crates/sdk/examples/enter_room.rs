@@ -11,6 +11,9 @@
 //! The secret is used here the way TRTC's `GenerateTestUserSig` uses it: to sign a userSig on
 //! the client, for testing only. In production the userSig comes from your backend.
 
+// An example shows what happens by printing it.
+#![allow(clippy::print_stdout)]
+
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -36,6 +36,8 @@
 //! Threads: the SDK runs on its own small tokio runtime, so its methods may be called from any
 //! thread. Listeners are called from one SDK task, in order; they must not block.
 
+#![warn(missing_docs)]
+
 mod cloud;
 mod driver;
 mod listener;

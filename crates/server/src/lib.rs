@@ -12,6 +12,8 @@
 //! is one `watch` signal every task watches: each client gets a clean close (1001), then `run`
 //! returns.
 
+#![warn(missing_docs)]
+
 pub mod config;
 
 mod auth;

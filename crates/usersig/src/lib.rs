@@ -13,6 +13,8 @@
 //!
 //! Nothing here reads the clock: callers pass `now` (Unix seconds), so expiry is testable.
 
+#![warn(missing_docs)]
+
 mod document;
 mod userbuf;
 
