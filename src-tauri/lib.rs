@@ -138,6 +138,11 @@ fn start(cli: Cli) -> anyhow::Result<()> {
     let config_dir = cli.config_dir();
     std::fs::create_dir_all(&config_dir)?;
     let settings = Settings::load(&config_dir);
+    if cli.server.is_none()
+        && (cli.secret.is_some() || cli.usersig.is_some() || cli.sdkappid.is_some())
+    {
+        tracing::warn!("--sdkappid, --secret and --usersig apply to --server; the built-in server signs for itself");
+    }
     let builtin = builtin_connection(&config_dir)?;
     let connection = Connection::remote(&cli, &settings.server)
         .map_err(anyhow::Error::msg)?

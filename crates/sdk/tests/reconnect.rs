@@ -43,23 +43,19 @@ async fn dropped_connection_resumes_and_nobody_sees_it_leave() {
 async fn members_who_came_and_went_during_the_outage_are_reconciled() {
     let server = server().await;
     let proxy = Proxy::start(server.addr).await;
-    // Slow reconnection so the outage is long enough for others to come and go.
-    let timing = trtc_sdk::SessionTiming {
-        backoff_initial: Duration::from_millis(800),
-        ..fast_timing()
-    };
-    let mut a = Client::with_timing(&proxy.url, "alice", timing);
+    let mut a = Client::new(&proxy.url, "alice");
     let mut b = Client::new(&server.url, "bob");
     assert!(b.enter(2, TrtcAppScene::VideoCall).await > 0);
     assert!(a.enter(2, TrtcAppScene::VideoCall).await > 0);
     a.wait_for(|e| *e == entered("bob")).await;
-    proxy.cut();
+    proxy.set_down(true);
     a.wait_for(|e| *e == TrtcEvent::ConnectionLost).await;
-    // While alice is away: bob leaves and carol comes.
+    // While alice's network is down: bob leaves and carol comes.
     b.exit().await;
     let mut c = Client::new(&server.url, "carol");
     assert!(c.enter(2, TrtcAppScene::VideoCall).await > 0);
     a.wait_for(|e| *e == TrtcEvent::TryToReconnect).await;
+    proxy.set_down(false);
     let mut seen = vec![];
     loop {
         let e = a.wait_for(|_| true).await;
@@ -76,7 +72,7 @@ async fn members_who_came_and_went_during_the_outage_are_reconciled() {
 #[tokio::test]
 async fn silent_user_is_dropped_after_the_drop_timeout() {
     let cfg = trtc_server::ServerConfig {
-        drop_timeout: Duration::from_millis(600),
+        drop_timeout: Duration::from_millis(1500),
         ..config()
     };
     let server = trtc_server::spawn(cfg).await.unwrap();
@@ -94,7 +90,10 @@ async fn silent_user_is_dropped_after_the_drop_timeout() {
         started.elapsed()
     );
     // Meanwhile the SDK client, which heartbeats, was never dropped.
-    assert!(watcher.collect(Duration::from_millis(900)).await.is_empty());
+    assert!(watcher
+        .collect(Duration::from_millis(2000))
+        .await
+        .is_empty());
     // The frozen client's socket is closed by the server.
     assert_eq!(frozen.recv().await, None);
     server.shutdown().await.unwrap();

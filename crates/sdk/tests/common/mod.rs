@@ -229,6 +229,8 @@ pub struct Proxy {
     pub url: String,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
+    /// While set, new connections are closed at once: the network is down.
+    blocked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -236,9 +238,15 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", listener.local_addr().unwrap());
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let blocked: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let list = Arc::clone(&conns);
+        let down = Arc::clone(&blocked);
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if down.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
                 let task = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -247,7 +255,21 @@ impl Proxy {
                 list.lock().unwrap().push(task);
             }
         });
-        Proxy { url, conns, accept }
+        Proxy {
+            url,
+            conns,
+            accept,
+            blocked,
+        }
+    }
+
+    /// Takes the network down (`true`: every connection cut, new ones refused) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.blocked
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.cut();
+        }
     }
 
     /// Drops every proxied connection: both ends see the socket close without a WebSocket close.
