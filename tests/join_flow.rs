@@ -233,3 +233,69 @@ async fn a_second_instance_joins_the_same_built_in_server() {
     second.close().await;
     first.close().await;
 }
+
+#[tokio::test]
+async fn settings_switch_to_a_room_server_and_a_backend_user_sig_works() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = RoomServer::start(&[]);
+    let mut watcher = bot(&server.url, "watcher", 31, &[]);
+    assert!(watcher.event()["result"].as_i64().unwrap() > 0);
+
+    // Start on the built-in server, then point the app at the room server in settings.
+    let gui = Gui::launch(&[]).await;
+    gui.click("settings-open").await;
+    gui.click("settings-remote").await;
+    gui.fill("settings-url", &server.url).await;
+    gui.fill("settings-sdkappid", &APP.to_string()).await;
+    gui.select("settings-signing", "secret").await;
+    gui.fill("settings-secret", KEY).await;
+    gui.click("settings-save").await;
+    let info = gui
+        .wait_text("connection-info", |t| t.contains("127.0.0.1"))
+        .await;
+    assert!(info.contains("test signing"), "{info}");
+    gui.join("31", "alice").await;
+    gui.wait_visible("member-watcher", true).await;
+    assert_eq!(watcher.until("onRemoteUserEnterRoom")["userId"], "alice");
+    // The secret was saved owner-only and is never sent back to the page.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(gui.config_dir.join("settings.json"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    gui.click("leave-room").await;
+    gui.click("leave-confirm").await;
+    gui.wait_visible("join-screen", true).await;
+    gui.close().await;
+
+    // The production path: a userSig from a backend, issued for one user, fills in the user ID.
+    let sig = trtc_usersig::gen_user_sig(APP.into(), KEY, "carol", 600, now());
+    let gui = Gui::launch(&[
+        "--server",
+        &server.url,
+        "--sdkappid",
+        &APP.to_string(),
+        "--usersig",
+        &sig,
+    ])
+    .await;
+    assert!(gui
+        .wait_text("connection-info", |_| true)
+        .await
+        .contains("userSig"));
+    assert_eq!(
+        gui.el("user-id")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("carol")
+    );
+    gui.fill("room-id", "31").await;
+    gui.click("enter-room").await;
+    gui.wait_visible("member-watcher", true).await;
+    assert_eq!(watcher.until("onRemoteUserEnterRoom")["userId"], "carol");
+    gui.close().await;
+}
