@@ -1,0 +1,30 @@
+//! Media: raw frames, capture sources, and codecs.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`frame`] | [`VideoFrame`] (I420), [`AudioFrame`] (PCM), the capture clock |
+//! | [`sink`] | bounded frame channels: a slow consumer drops frames, memory never grows |
+//! | [`source`] | the [`VideoSource`] / [`AudioSource`] traits every source implements |
+//! | [`synthetic`] | the stamped moving test pattern and the test tone |
+//! | [`stamp`] | the capture-time and counter stamp drawn into pictures and read back |
+//! | [`codec`] | H.264 (OpenH264) and Opus, synchronous, for dedicated media threads |
+//! | [`params`] | TRTC's `TRTCVideoEncParam`, resolution table, `TRTCAudioQuality` |
+//! | [`analysis`] | measurements on decoded media (tone frequency) used by tests and stats |
+//!
+//! Drive it: start a source with a sink from [`sink::frame_channel`], pull frames on a media
+//! thread, encode, hand the bytes to the transport; on the receiving side decode and render.
+//! Nothing here touches a network or an async runtime.
+
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod codec;
+pub mod frame;
+pub mod params;
+pub mod sink;
+pub mod source;
+pub mod stamp;
+pub mod synthetic;
+
+pub use frame::{AudioFrame, VideoFrame};
+pub use source::{AudioSource, CaptureError, VideoSource};
