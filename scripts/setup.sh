@@ -9,6 +9,7 @@ set -euo pipefail
 #   libwebkit2gtk-4.1-dev       Tauri v2's webview (pulls GTK 3, libsoup 3)
 #   xvfb xauth                  a display for the app in tests and on headless machines
 #   webkit2gtk-driver           WebKitWebDriver, which tauri-driver drives (end-to-end tests)
+#   libxcb*-dev                 screen capture (scrap: X11 shared-memory images, RandR monitors)
 #   cmake                       builds libopus (opusic-sys, bundled)
 #   nasm                        OpenH264's assembly: ~2.8x faster encoding than its C fallback
 #   python3                     scripts/bench-join.sh's statistics
@@ -16,6 +17,7 @@ PACKAGES=(
   build-essential pkg-config curl file libssl-dev
   libwebkit2gtk-4.1-dev
   xvfb xauth webkit2gtk-driver
+  libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
   cmake nasm
   python3
 )

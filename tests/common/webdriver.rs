@@ -42,44 +42,33 @@ struct Display {
 }
 
 impl Display {
+    /// An Xvfb on a display number it picks itself (`-displayfd`): no races between tests.
     fn start() -> Display {
+        use std::io::{BufRead, BufReader};
         let xvfb = find_tool("Xvfb", "run scripts/setup.sh (apt package xvfb)");
-        // Pick a display number nobody uses: no socket and no lock file.
-        let base = 200 + (std::process::id() % 400) * 4;
-        for number in base..base + 200 {
-            if PathBuf::from(format!("/tmp/.X11-unix/X{number}")).exists()
-                || PathBuf::from(format!("/tmp/.X{number}-lock")).exists()
-            {
-                continue;
-            }
-            let child = Command::new(&xvfb)
-                .args([
-                    format!(":{number}"),
-                    "-screen".into(),
-                    "0".into(),
-                    "1280x800x24".into(),
-                    "-nolisten".into(),
-                    "tcp".into(),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut child = child;
-            while Instant::now() < deadline {
-                if socket.exists() {
-                    return Display { child, number };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // lost a race for this number; try the next
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-        }
-        panic!("could not start Xvfb on any display");
+        let mut child = Command::new(xvfb)
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let number = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb said {line:?}"));
+        Display { child, number }
     }
 }
 

@@ -7,6 +7,8 @@
 //! | [`source`] | the [`VideoSource`] / [`AudioSource`] traits every source implements |
 //! | [`synthetic`] | the stamped moving test pattern and the test tone |
 //! | [`stamp`] | the capture-time and counter stamp drawn into pictures and read back |
+//! | [`screen`] | screen capture (X11 via scrap) and the source list |
+//! | [`convert`] | pixel-format conversion (yuvutils-rs) |
 //! | [`codec`] | H.264 (OpenH264) and Opus, synchronous, for dedicated media threads |
 //! | [`params`] | TRTC's `TRTCVideoEncParam`, resolution table, `TRTCAudioQuality` |
 //! | [`analysis`] | measurements on decoded media (tone frequency) used by tests and stats |
@@ -19,8 +21,11 @@
 
 pub mod analysis;
 pub mod codec;
+pub mod convert;
 pub mod frame;
 pub mod params;
+#[cfg(target_os = "linux")]
+pub mod screen;
 pub mod sink;
 pub mod source;
 pub mod stamp;

@@ -1,0 +1,247 @@
+//! Screen capture on X11 through scrap (MIT-SHM), converted to I420.
+//!
+//! scrap reports no error when the X server cannot serve shared-memory images: it would hand out
+//! black pictures forever. So the source first asks the server (with x11rb, safe Rust) for the
+//! MIT-SHM extension and refuses to start without it; the SDK reports that as −1308.
+//!
+//! The source list is an API of its own ([`list_screens`] → [`ScreenSourceInfo`] → select by
+//! index) so that a backend whose OS picks the source (Wayland's portal) can list a single
+//! "system picker" entry without changing callers.
+
+use crate::convert::bgra_to_i420;
+use crate::frame::{now_us, VideoFrame};
+use crate::sink::{FrameSink, PushError};
+use crate::source::{CaptureError, VideoSource};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use x11rb::connection::RequestConnection;
+
+/// What kind of thing a source captures (`TRTCScreenCaptureSourceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenSourceKind {
+    /// A window (not offered by this backend yet).
+    Window = 0,
+    /// A whole screen (monitor).
+    Screen = 1,
+}
+
+/// One capturable source (`TRTCScreenCaptureSourceInfo`), screens first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenSourceInfo {
+    /// Window or screen.
+    pub kind: ScreenSourceKind,
+    /// Position in the list; what selection refers to.
+    pub source_id: usize,
+    /// Human-readable name.
+    pub source_name: String,
+    /// The primary monitor.
+    pub is_main_screen: bool,
+    /// Position and size on the X screen.
+    pub x: i32,
+    /// Position on the X screen.
+    pub y: i32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Connects to `display` (`None`: `$DISPLAY`) and checks MIT-SHM.
+fn preflight(display: Option<&str>) -> Result<(), CaptureError> {
+    let (conn, _) = x11rb::connect(display)
+        .map_err(|e| CaptureError::NoDevice(format!("no X display to capture: {e}")))?;
+    let shm = conn
+        .extension_information("MIT-SHM")
+        .map_err(|e| CaptureError::OpenFailed(format!("X server did not answer: {e}")))?;
+    if shm.is_none() {
+        return Err(CaptureError::OpenFailed(
+            "the X server has no MIT-SHM extension, which screen capture needs".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn server(display: Option<&str>) -> Result<std::rc::Rc<scrap::x11::Server>, CaptureError> {
+    let name = display.map(|d| {
+        std::ffi::CString::new(d)
+            .map_err(|_| CaptureError::NoDevice(format!("bad display name {d:?}")))
+    });
+    let server = match name {
+        Some(n) => {
+            let n = n?;
+            scrap::x11::Server::connect(n.as_ptr())
+        }
+        None => scrap::x11::Server::default(),
+    };
+    server
+        .map(std::rc::Rc::new)
+        .map_err(|e| CaptureError::NoDevice(format!("no X display to capture: {e:?}")))
+}
+
+/// The screens of `display` (`None`: `$DISPLAY`), primary first.
+pub fn list_screens(display: Option<&str>) -> Result<Vec<ScreenSourceInfo>, CaptureError> {
+    preflight(display)?;
+    let server = server(display)?;
+    let mut screens: Vec<ScreenSourceInfo> = scrap::x11::Server::displays(server)
+        .map(|d| {
+            let r = d.rect();
+            (d.is_default(), r)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(primary, r)| ScreenSourceInfo {
+            kind: ScreenSourceKind::Screen,
+            source_id: 0,
+            source_name: String::new(),
+            is_main_screen: primary,
+            x: r.x.into(),
+            y: r.y.into(),
+            width: r.w.into(),
+            height: r.h.into(),
+        })
+        .collect();
+    // Screens come first, the primary one leading (TRTC's order).
+    screens.sort_by_key(|s| !s.is_main_screen);
+    // Servers that flag no monitor as primary (Xvfb, some single-monitor setups): the first is.
+    if !screens.iter().any(|s| s.is_main_screen) {
+        if let Some(first) = screens.first_mut() {
+            first.is_main_screen = true;
+        }
+    }
+    for (i, s) in screens.iter_mut().enumerate() {
+        s.source_id = i;
+        s.source_name = format!("Screen {} ({}x{})", i + 1, s.width, s.height);
+    }
+    if screens.is_empty() {
+        return Err(CaptureError::NoDevice(
+            "the X server reports no monitor".into(),
+        ));
+    }
+    Ok(screens)
+}
+
+/// Captures one screen at a frame rate.
+#[derive(Debug)]
+pub struct ScreenCapture {
+    display: Option<String>,
+    source_id: usize,
+    fps: u32,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ScreenCapture {
+    /// Source `source_id` of [`list_screens`] on `display` (`None`: `$DISPLAY`) at `fps`.
+    pub fn new(display: Option<String>, source_id: usize, fps: u32) -> Self {
+        ScreenCapture {
+            display,
+            source_id,
+            fps: fps.max(1),
+            stop: Arc::default(),
+            thread: None,
+        }
+    }
+}
+
+impl VideoSource for ScreenCapture {
+    fn start(&mut self, sink: FrameSink<VideoFrame>) -> Result<(), CaptureError> {
+        if self.thread.is_some() {
+            return Err(CaptureError::AlreadyStarted);
+        }
+        let order = list_screens(self.display.as_deref())?;
+        let wanted = order
+            .get(self.source_id)
+            .cloned()
+            .ok_or_else(|| CaptureError::NoDevice(format!("no screen {}", self.source_id)))?;
+        self.stop = Arc::default();
+        let (stop, display, fps) = (Arc::clone(&self.stop), self.display.clone(), self.fps);
+        // scrap's X11 types are not Send: the capture thread opens its own connection and
+        // reports whether that worked before the caller returns.
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("screen-capture".into())
+            .spawn(move || {
+                let opened = server(display.as_deref()).and_then(|srv| {
+                    let d = scrap::x11::Server::displays(srv)
+                        .find(|d| {
+                            let r = d.rect();
+                            (
+                                i32::from(r.x),
+                                i32::from(r.y),
+                                u32::from(r.w),
+                                u32::from(r.h),
+                            ) == (wanted.x, wanted.y, wanted.width, wanted.height)
+                        })
+                        .ok_or_else(|| CaptureError::NoDevice("the screen went away".into()))?;
+                    scrap::x11::Capturer::new(d)
+                        .map_err(|e| CaptureError::OpenFailed(e.to_string()))
+                });
+                let mut capturer = match opened {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let (w, h) = (wanted.width as usize, wanted.height as usize);
+                let period = Duration::from_secs(1) / fps;
+                let start = Instant::now();
+                let mut tick = 0u32;
+                // X11 returns the previous request's image: the first one is empty.
+                let _ = capturer.frame();
+                while !stop.load(Ordering::Relaxed) {
+                    let taken = now_us();
+                    let pixels = capturer.frame();
+                    match bgra_to_i420(pixels, w, h, w * 4, taken) {
+                        Ok(frame) => {
+                            if sink.push(frame) == Err(PushError::Closed) {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "screen frame dropped");
+                        }
+                    }
+                    tick += 1;
+                    if let Some(wait) =
+                        (start + period * tick).checked_duration_since(Instant::now())
+                    {
+                        std::thread::sleep(wait);
+                    }
+                }
+            })
+            .map_err(|e| CaptureError::OpenFailed(e.to_string()))?;
+        self.thread = Some(thread);
+        match ready_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.stop();
+                Err(e)
+            }
+            Err(_) => {
+                self.stop();
+                Err(CaptureError::OpenFailed(
+                    "screen capture did not start within 5 s".into(),
+                ))
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ScreenCapture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
