@@ -10,6 +10,8 @@ set -euo pipefail
 #   xvfb xauth                  a display for the app in tests and on headless machines
 #   webkit2gtk-driver           WebKitWebDriver, which tauri-driver drives (end-to-end tests)
 #   libxcb*-dev                 screen capture (scrap: X11 shared-memory images, RandR monitors)
+#   libasound2-dev              microphone and speaker (cpal on ALSA)
+#   pulseaudio libasound2-plugins  a virtual microphone for tests; ALSA's default routed to it
 #   cmake                       builds libopus (opusic-sys, bundled)
 #   nasm                        OpenH264's assembly: ~2.8x faster encoding than its C fallback
 #   python3                     scripts/bench-join.sh's statistics
@@ -18,6 +20,7 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev
   xvfb xauth webkit2gtk-driver
   libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
+  libasound2-dev pulseaudio libasound2-plugins
   cmake nasm
   python3
 )

@@ -7,6 +7,7 @@
 //! | [`source`] | the [`VideoSource`] / [`AudioSource`] traits every source implements |
 //! | [`synthetic`] | the stamped moving test pattern and the test tone |
 //! | [`stamp`] | the capture-time and counter stamp drawn into pictures and read back |
+//! | [`mic`] | microphone capture (cpal) at 48 kHz in 10 ms frames |
 //! | [`screen`] | screen capture (X11 via scrap) and the source list |
 //! | [`convert`] | pixel-format conversion (yuvutils-rs) |
 //! | [`codec`] | H.264 (OpenH264) and Opus, synchronous, for dedicated media threads |
@@ -23,6 +24,7 @@ pub mod analysis;
 pub mod codec;
 pub mod convert;
 pub mod frame;
+pub mod mic;
 pub mod params;
 #[cfg(target_os = "linux")]
 pub mod screen;

@@ -1,0 +1,177 @@
+//! Microphone capture through cpal (ALSA, which PulseAudio or PipeWire serve on desktops),
+//! at 48 kHz in 10 ms frames.
+//!
+//! The cpal stream lives on the capture thread for its whole life (streams are not `Send` on
+//! every host); the thread reports whether the device opened before `start` returns, so a
+//! missing microphone is an error at the call, not a silent stream.
+
+use crate::frame::{now_us, AudioFrame};
+use crate::sink::FrameSink;
+use crate::source::{AudioSource, CaptureError};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The rate the pipeline runs at; the device is asked for it.
+pub const CAPTURE_RATE: u32 = 48_000;
+
+/// The default microphone.
+#[derive(Debug, Default)]
+pub struct Microphone {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Microphone {
+    /// The system's default input device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Cuts the callback's variable-size buffers into 10 ms frames stamped with their capture time.
+struct Framer {
+    channels: u16,
+    pending: Vec<i16>,
+    sink: FrameSink<AudioFrame>,
+}
+
+impl Framer {
+    fn push(&mut self, samples: impl Iterator<Item = i16>) {
+        self.pending.extend(samples);
+        let per_frame = (CAPTURE_RATE / 100) as usize * usize::from(self.channels);
+        let now = now_us();
+        let mut queued_us = self.pending.len() as u64 * 1_000_000
+            / (u64::from(CAPTURE_RATE) * u64::from(self.channels));
+        while self.pending.len() >= per_frame {
+            let samples: Vec<i16> = self.pending.drain(..per_frame).collect();
+            // The oldest samples were captured the buffered duration ago.
+            let capture_time_us = now.saturating_sub(queued_us);
+            queued_us = queued_us.saturating_sub(10_000);
+            let _ = self.sink.push(AudioFrame {
+                sample_rate: CAPTURE_RATE,
+                channels: self.channels,
+                samples,
+                capture_time_us,
+            });
+        }
+    }
+}
+
+fn open(sink: FrameSink<AudioFrame>) -> Result<cpal::Stream, CaptureError> {
+    let host = cpal::default_host();
+    let device = host
+        .default_input_device()
+        .ok_or_else(|| CaptureError::NoDevice("no microphone".into()))?;
+    let ranges = device
+        .supported_input_configs()
+        .map_err(|e| CaptureError::NoDevice(format!("microphone: {e}")))?;
+    let supported = ranges
+        .filter(|r| {
+            r.channels() <= 2
+                && r.min_sample_rate() <= CAPTURE_RATE
+                && CAPTURE_RATE <= r.max_sample_rate()
+        })
+        .filter(|r| {
+            matches!(
+                r.sample_format(),
+                cpal::SampleFormat::F32 | cpal::SampleFormat::I16
+            )
+        })
+        .max_by_key(|r| {
+            (
+                r.sample_format() == cpal::SampleFormat::I16,
+                r.channels() == 1,
+            )
+        })
+        .ok_or_else(|| {
+            CaptureError::OpenFailed(
+                "the microphone offers no 48 kHz mono/stereo 16-bit or float format".into(),
+            )
+        })?
+        .with_sample_rate(CAPTURE_RATE);
+    let config = supported.config();
+    let mut framer = Framer {
+        channels: config.channels,
+        pending: Vec::new(),
+        sink,
+    };
+    let on_error = |e: cpal::Error| tracing::warn!(error = %e, "microphone stream error");
+    let stream = match supported.sample_format() {
+        cpal::SampleFormat::I16 => device.build_input_stream::<i16, _, _>(
+            config,
+            move |data, _| framer.push(data.iter().copied()),
+            on_error,
+            None,
+        ),
+        _ => device.build_input_stream::<f32, _, _>(
+            config,
+            move |data, _| {
+                framer.push(
+                    data.iter()
+                        .map(|&s| (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16),
+                )
+            },
+            on_error,
+            None,
+        ),
+    }
+    .map_err(|e| CaptureError::OpenFailed(format!("microphone: {e}")))?;
+    stream
+        .play()
+        .map_err(|e| CaptureError::OpenFailed(format!("microphone: {e}")))?;
+    Ok(stream)
+}
+
+impl AudioSource for Microphone {
+    fn start(&mut self, sink: FrameSink<AudioFrame>) -> Result<(), CaptureError> {
+        if self.thread.is_some() {
+            return Err(CaptureError::AlreadyStarted);
+        }
+        self.stop = Arc::default();
+        let stop = Arc::clone(&self.stop);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("microphone".into())
+            .spawn(move || match open(sink) {
+                Ok(stream) => {
+                    let _ = ready_tx.send(Ok(()));
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    drop(stream);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| CaptureError::OpenFailed(e.to_string()))?;
+        self.thread = Some(thread);
+        let result = ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| {
+                Err(CaptureError::OpenFailed(
+                    "the microphone did not open within 5 s".into(),
+                ))
+            });
+        if result.is_err() {
+            self.stop();
+        }
+        result
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Microphone {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
