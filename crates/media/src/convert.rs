@@ -27,21 +27,85 @@ pub fn bgra_to_i420(
         )));
     }
     let mut frame = VideoFrame::black(w, h, capture_time_us);
+    yuvutils_rs::bgra_to_yuv420(
+        &mut planar(&mut frame),
+        bgra,
+        stride as u32,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt601,
+        YuvConversionMode::Balanced,
+    )
+    .map_err(|e| ConvertError(e.to_string()))?;
+    Ok(frame)
+}
+
+fn planar(frame: &mut VideoFrame) -> YuvPlanarImageMut<'_, u8> {
+    let (w, h) = (frame.width as u32, frame.height as u32);
     let (cw, _) = frame.chroma_size();
-    let mut planar = YuvPlanarImageMut {
+    YuvPlanarImageMut {
         y_plane: BufferStoreMut::Borrowed(&mut frame.y),
-        y_stride: w as u32,
+        y_stride: w,
         u_plane: BufferStoreMut::Borrowed(&mut frame.u),
         u_stride: cw as u32,
         v_plane: BufferStoreMut::Borrowed(&mut frame.v),
         v_stride: cw as u32,
+        width: w,
+        height: h,
+    }
+}
+
+/// YUYV 4:2:2 packed (the common uncompressed webcam format) to I420: chroma rows averaged.
+pub fn yuyv_to_i420(
+    yuyv: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    capture_time_us: u64,
+) -> Result<VideoFrame, ConvertError> {
+    let (w, h) = (width & !1, height & !1);
+    if w == 0 || h == 0 || stride < width * 2 || yuyv.len() < stride * (height - 1) + width * 2 {
+        return Err(ConvertError(format!(
+            "{width}x{height} YUYV with stride {stride} needs more than {} bytes",
+            yuyv.len()
+        )));
+    }
+    let mut frame = VideoFrame::black(w, h, capture_time_us);
+    let packed = yuvutils_rs::YuvPackedImage {
+        yuy: yuyv,
+        yuy_stride: stride as u32,
         width: w as u32,
         height: h as u32,
     };
-    yuvutils_rs::bgra_to_yuv420(
-        &mut planar,
-        bgra,
-        stride as u32,
+    yuvutils_rs::yuyv422_to_yuv420(&mut planar(&mut frame), &packed)
+        .map_err(|e| ConvertError(e.to_string()))?;
+    Ok(frame)
+}
+
+/// Motion-JPEG (one JPEG per frame, as most webcams send above 640x480) to I420, BT.601
+/// limited range like the rest of the pipeline. Corrupt data is an error, never a panic.
+pub fn mjpeg_to_i420(jpeg: &[u8], capture_time_us: u64) -> Result<VideoFrame, ConvertError> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(jpeg, options);
+    let rgb = decoder
+        .decode()
+        .map_err(|e| ConvertError(format!("JPEG: {e:?}")))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| ConvertError("JPEG without dimensions".into()))?;
+    let (w, h) = (width & !1, height & !1);
+    if w == 0 || h == 0 || rgb.len() < width * height * 3 {
+        return Err(ConvertError(format!(
+            "JPEG of {width}x{height} decoded to {} bytes",
+            rgb.len()
+        )));
+    }
+    let mut frame = VideoFrame::black(w, h, capture_time_us);
+    yuvutils_rs::rgb_to_yuv420(
+        &mut planar(&mut frame),
+        &rgb,
+        (width * 3) as u32,
         YuvRange::Limited,
         YuvStandardMatrix::Bt601,
         YuvConversionMode::Balanced,
