@@ -12,6 +12,7 @@ set -euo pipefail
 #   libxcb*-dev                 screen capture (scrap: X11 shared-memory images, RandR monitors)
 #   libasound2-dev              microphone and speaker (cpal on ALSA)
 #   pulseaudio libasound2-plugins  a virtual microphone for tests; ALSA's default routed to it
+#   libtool autoconf automake   build WebRTC's audio processing module (echo cancellation…)
 #   cmake                       builds libopus (opusic-sys, bundled)
 #   nasm                        OpenH264's assembly: ~2.8x faster encoding than its C fallback
 #   python3                     scripts/bench-join.sh's statistics
@@ -21,7 +22,7 @@ PACKAGES=(
   xvfb xauth webkit2gtk-driver
   libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
   libasound2-dev pulseaudio libasound2-plugins
-  cmake nasm
+  cmake nasm libtool autoconf automake
   python3
 )
 TAURI_DRIVER_VERSION=2.1.0

@@ -11,6 +11,7 @@
 //! | [`screen`] | screen capture (X11 via scrap) and the source list |
 //! | [`convert`] | pixel-format conversion (yuvutils-rs) |
 //! | [`codec`] | H.264 (OpenH264) and Opus, synchronous, for dedicated media threads |
+//! | [`processing`] | echo cancellation, noise suppression, gain control (WebRTC APM) |
 //! | [`params`] | TRTC's `TRTCVideoEncParam`, resolution table, `TRTCAudioQuality` |
 //! | [`analysis`] | measurements on decoded media (tone frequency) used by tests and stats |
 //!
@@ -26,6 +27,7 @@ pub mod convert;
 pub mod frame;
 pub mod mic;
 pub mod params;
+pub mod processing;
 #[cfg(target_os = "linux")]
 pub mod screen;
 pub mod sink;
