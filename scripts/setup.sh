@@ -10,6 +10,7 @@ set -euo pipefail
 #   xvfb xauth                  a display for the app in tests and on headless machines
 #   webkit2gtk-driver           WebKitWebDriver, which tauri-driver drives (end-to-end tests)
 #   libxcb*-dev                 screen capture (scrap: X11 shared-memory images, RandR monitors)
+#   libclang-dev                camera (nokhwa's V4L2 bindings are generated with bindgen)
 #   libasound2-dev              microphone and speaker (cpal on ALSA)
 #   pulseaudio libasound2-plugins  a virtual microphone for tests; ALSA's default routed to it
 #   libtool autoconf automake   build WebRTC's audio processing module (echo cancellation…)
@@ -21,7 +22,7 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev
   xvfb xauth webkit2gtk-driver
   libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
-  libasound2-dev pulseaudio libasound2-plugins
+  libasound2-dev pulseaudio libasound2-plugins libclang-dev
   cmake nasm libtool autoconf automake
   python3
 )

@@ -10,6 +10,30 @@ use yuvutils_rs::{
 #[error("pixel conversion: {0}")]
 pub struct ConvertError(pub String);
 
+/// The even size to convert to, if `data` really holds `height` rows of `width` pixels of
+/// `bytes_per_pixel` at `stride`.
+fn even_size(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    bytes_per_pixel: usize,
+    what: &str,
+) -> Result<(usize, usize), ConvertError> {
+    let (w, h) = (width & !1, height & !1);
+    if w == 0
+        || h == 0
+        || stride < width * bytes_per_pixel
+        || data.len() < stride * (height - 1) + width * bytes_per_pixel
+    {
+        return Err(ConvertError(format!(
+            "{width}x{height} {what} with stride {stride} needs more than {} bytes",
+            data.len()
+        )));
+    }
+    Ok((w, h))
+}
+
 /// BGRA/BGRX (as X11 and most screen APIs deliver) to I420, BT.601 limited range — what
 /// H.264 decoders assume when the stream says nothing. Odd sizes are cropped to even.
 pub fn bgra_to_i420(
@@ -19,13 +43,7 @@ pub fn bgra_to_i420(
     stride: usize,
     capture_time_us: u64,
 ) -> Result<VideoFrame, ConvertError> {
-    let (w, h) = (width & !1, height & !1);
-    if w == 0 || h == 0 || stride < width * 4 || bgra.len() < stride * (height - 1) + width * 4 {
-        return Err(ConvertError(format!(
-            "{width}x{height} BGRA with stride {stride} needs more than {} bytes",
-            bgra.len()
-        )));
-    }
+    let (w, h) = even_size(bgra, width, height, stride, 4, "BGRA")?;
     let mut frame = VideoFrame::black(w, h, capture_time_us);
     yuvutils_rs::bgra_to_yuv420(
         &mut planar(&mut frame),
@@ -62,13 +80,7 @@ pub fn yuyv_to_i420(
     stride: usize,
     capture_time_us: u64,
 ) -> Result<VideoFrame, ConvertError> {
-    let (w, h) = (width & !1, height & !1);
-    if w == 0 || h == 0 || stride < width * 2 || yuyv.len() < stride * (height - 1) + width * 2 {
-        return Err(ConvertError(format!(
-            "{width}x{height} YUYV with stride {stride} needs more than {} bytes",
-            yuyv.len()
-        )));
-    }
+    let (w, h) = even_size(yuyv, width, height, stride, 2, "YUYV")?;
     let mut frame = VideoFrame::black(w, h, capture_time_us);
     let packed = yuvutils_rs::YuvPackedImage {
         yuy: yuyv,

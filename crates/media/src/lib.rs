@@ -7,6 +7,7 @@
 //! | [`source`] | the [`VideoSource`] / [`AudioSource`] traits every source implements |
 //! | [`synthetic`] | the stamped moving test pattern and the test tone |
 //! | [`stamp`] | the capture-time and counter stamp drawn into pictures and read back |
+//! | [`camera`] | camera capture (nokhwa, V4L2) and the device list |
 //! | [`mic`] | microphone capture (cpal) at 48 kHz in 10 ms frames |
 //! | [`screen`] | screen capture (X11 via scrap) and the source list |
 //! | [`convert`] | pixel-format conversion (yuvutils-rs) |
@@ -22,6 +23,8 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+#[cfg(target_os = "linux")]
+pub mod camera;
 pub mod codec;
 pub mod convert;
 pub mod frame;

@@ -2,16 +2,14 @@
 //! at 48 kHz in 10 ms frames.
 //!
 //! The cpal stream lives on the capture thread for its whole life (streams are not `Send` on
-//! every host); the thread reports whether the device opened before `start` returns, so a
-//! missing microphone is an error at the call, not a silent stream.
+//! every host; see [`CaptureThread`]), so a missing microphone is an error at the call, not a
+//! silent stream.
 
 use crate::frame::{now_us, AudioFrame};
 use crate::sink::FrameSink;
-use crate::source::{AudioSource, CaptureError};
+use crate::source::{AudioSource, CaptureError, CaptureThread};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The rate the pipeline runs at; the device is asked for it.
@@ -20,8 +18,7 @@ pub const CAPTURE_RATE: u32 = 48_000;
 /// The default microphone.
 #[derive(Debug, Default)]
 pub struct Microphone {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: CaptureThread,
 }
 
 impl Microphone {
@@ -127,51 +124,20 @@ fn open(sink: FrameSink<AudioFrame>) -> Result<cpal::Stream, CaptureError> {
 
 impl AudioSource for Microphone {
     fn start(&mut self, sink: FrameSink<AudioFrame>) -> Result<(), CaptureError> {
-        if self.thread.is_some() {
-            return Err(CaptureError::AlreadyStarted);
-        }
-        self.stop = Arc::default();
-        let stop = Arc::clone(&self.stop);
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("microphone".into())
-            .spawn(move || match open(sink) {
-                Ok(stream) => {
-                    let _ = ready_tx.send(Ok(()));
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    drop(stream);
+        self.thread.start(
+            "microphone",
+            move || open(sink),
+            |stream, stop| {
+                // The stream delivers on cpal's own thread; this one only keeps it alive.
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            })
-            .map_err(|e| CaptureError::OpenFailed(e.to_string()))?;
-        self.thread = Some(thread);
-        let result = ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_else(|_| {
-                Err(CaptureError::OpenFailed(
-                    "the microphone did not open within 5 s".into(),
-                ))
-            });
-        if result.is_err() {
-            self.stop();
-        }
-        result
+                drop(stream);
+            },
+        )
     }
 
     fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Microphone {
-    fn drop(&mut self) {
-        self.stop();
+        self.thread.stop();
     }
 }

@@ -11,10 +11,8 @@
 use crate::convert::bgra_to_i420;
 use crate::frame::{now_us, VideoFrame};
 use crate::sink::{FrameSink, PushError};
-use crate::source::{CaptureError, VideoSource};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use crate::source::{pace, CaptureError, CaptureThread, VideoSource};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use x11rb::connection::RequestConnection;
 
@@ -128,8 +126,7 @@ pub struct ScreenCapture {
     display: Option<String>,
     source_id: usize,
     fps: u32,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: CaptureThread,
 }
 
 impl ScreenCapture {
@@ -139,109 +136,66 @@ impl ScreenCapture {
             display,
             source_id,
             fps: fps.max(1),
-            stop: Arc::default(),
-            thread: None,
+            thread: CaptureThread::default(),
         }
     }
 }
 
+/// Opens scrap's capturer for the monitor `wanted` describes (on the capture thread: scrap's
+/// X11 types are not `Send`).
+fn open(
+    display: Option<&str>,
+    wanted: &ScreenSourceInfo,
+) -> Result<scrap::x11::Capturer, CaptureError> {
+    let d = scrap::x11::Server::displays(server(display)?)
+        .find(|d| {
+            let r = d.rect();
+            (
+                i32::from(r.x),
+                i32::from(r.y),
+                u32::from(r.w),
+                u32::from(r.h),
+            ) == (wanted.x, wanted.y, wanted.width, wanted.height)
+        })
+        .ok_or_else(|| CaptureError::NoDevice("the screen went away".into()))?;
+    scrap::x11::Capturer::new(d).map_err(|e| CaptureError::OpenFailed(e.to_string()))
+}
+
 impl VideoSource for ScreenCapture {
     fn start(&mut self, sink: FrameSink<VideoFrame>) -> Result<(), CaptureError> {
-        if self.thread.is_some() {
-            return Err(CaptureError::AlreadyStarted);
-        }
-        let order = list_screens(self.display.as_deref())?;
-        let wanted = order
+        let wanted = list_screens(self.display.as_deref())?
             .get(self.source_id)
             .cloned()
             .ok_or_else(|| CaptureError::NoDevice(format!("no screen {}", self.source_id)))?;
-        self.stop = Arc::default();
-        let (stop, display, fps) = (Arc::clone(&self.stop), self.display.clone(), self.fps);
-        // scrap's X11 types are not Send: the capture thread opens its own connection and
-        // reports whether that worked before the caller returns.
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("screen-capture".into())
-            .spawn(move || {
-                let opened = server(display.as_deref()).and_then(|srv| {
-                    let d = scrap::x11::Server::displays(srv)
-                        .find(|d| {
-                            let r = d.rect();
-                            (
-                                i32::from(r.x),
-                                i32::from(r.y),
-                                u32::from(r.w),
-                                u32::from(r.h),
-                            ) == (wanted.x, wanted.y, wanted.width, wanted.height)
-                        })
-                        .ok_or_else(|| CaptureError::NoDevice("the screen went away".into()))?;
-                    scrap::x11::Capturer::new(d)
-                        .map_err(|e| CaptureError::OpenFailed(e.to_string()))
-                });
-                let mut capturer = match opened {
-                    Ok(c) => {
-                        let _ = ready_tx.send(Ok(()));
-                        c
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let (w, h) = (wanted.width as usize, wanted.height as usize);
+        let (display, fps) = (self.display.clone(), self.fps);
+        let (w, h) = (wanted.width as usize, wanted.height as usize);
+        self.thread.start(
+            "screen-capture",
+            move || open(display.as_deref(), &wanted),
+            move |mut capturer, stop| {
                 let period = Duration::from_secs(1) / fps;
                 let start = Instant::now();
-                let mut tick = 0u32;
-                // X11 returns the previous request's image: the first one is empty.
+                // X11 answers the previous request: the first image is empty.
                 let _ = capturer.frame();
+                let mut tick = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     let taken = now_us();
-                    let pixels = capturer.frame();
-                    match bgra_to_i420(pixels, w, h, w * 4, taken) {
+                    match bgra_to_i420(capturer.frame(), w, h, w * 4, taken) {
                         Ok(frame) => {
                             if sink.push(frame) == Err(PushError::Closed) {
                                 break;
                             }
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "screen frame dropped");
-                        }
+                        Err(e) => tracing::warn!(error = %e, "screen frame dropped"),
                     }
                     tick += 1;
-                    if let Some(wait) =
-                        (start + period * tick).checked_duration_since(Instant::now())
-                    {
-                        std::thread::sleep(wait);
-                    }
+                    pace(start, tick, period);
                 }
-            })
-            .map_err(|e| CaptureError::OpenFailed(e.to_string()))?;
-        self.thread = Some(thread);
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.stop();
-                Err(e)
-            }
-            Err(_) => {
-                self.stop();
-                Err(CaptureError::OpenFailed(
-                    "screen capture did not start within 5 s".into(),
-                ))
-            }
-        }
+            },
+        )
     }
 
     fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for ScreenCapture {
-    fn drop(&mut self) {
-        self.stop();
+        self.thread.stop();
     }
 }

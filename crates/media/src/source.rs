@@ -35,3 +35,74 @@ pub trait AudioSource: Send {
     /// Stops; returns once the capture thread has ended.
     fn stop(&mut self);
 }
+
+/// The thread a source captures on. Devices are opened *on* that thread (several backends'
+/// handles are not `Send`), and whether opening worked is reported back before
+/// [`CaptureThread::start`] returns, so a missing device is an error at the call.
+#[derive(Debug, Default)]
+pub struct CaptureThread {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CaptureThread {
+    /// Runs `open` then `run(device, stop_flag)` on a new thread named `name`.
+    pub fn start<D>(
+        &mut self,
+        name: &str,
+        open: impl FnOnce() -> Result<D, CaptureError> + Send + 'static,
+        run: impl FnOnce(D, &std::sync::atomic::AtomicBool) + Send + 'static,
+    ) -> Result<(), CaptureError> {
+        if self.thread.is_some() {
+            return Err(CaptureError::AlreadyStarted);
+        }
+        self.stop = Default::default();
+        let stop = std::sync::Arc::clone(&self.stop);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || match open() {
+                Ok(device) => {
+                    let _ = ready_tx.send(Ok(()));
+                    run(device, &stop);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| CaptureError::OpenFailed(e.to_string()))?;
+        self.thread = Some(thread);
+        let result = ready_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap_or_else(|_| {
+                Err(CaptureError::OpenFailed(format!(
+                    "{name} did not open within 5 s"
+                )))
+            });
+        if result.is_err() {
+            self.stop();
+        }
+        result
+    }
+
+    /// Asks the thread to stop and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CaptureThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sleeps until tick `tick` of a `period` clock started at `start`: paced loops do not drift.
+pub fn pace(start: std::time::Instant, tick: u32, period: std::time::Duration) {
+    if let Some(wait) = (start + period * tick).checked_duration_since(std::time::Instant::now()) {
+        std::thread::sleep(wait);
+    }
+}

@@ -3,54 +3,10 @@
 
 use crate::frame::{now_us, AudioFrame, VideoFrame};
 use crate::sink::{FrameSink, PushError};
-use crate::source::{AudioSource, CaptureError, VideoSource};
+use crate::source::{pace, AudioSource, CaptureError, CaptureThread, VideoSource};
 use crate::stamp::{self, Stamp};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// A running capture thread and its stop flag.
-#[derive(Debug, Default)]
-struct Worker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Worker {
-    fn start(
-        &mut self,
-        name: &str,
-        body: impl FnOnce(Arc<AtomicBool>) + Send + 'static,
-    ) -> Result<(), CaptureError> {
-        if self.thread.is_some() {
-            return Err(CaptureError::AlreadyStarted);
-        }
-        self.stop = Arc::default();
-        let stop = Arc::clone(&self.stop);
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || body(stop))
-            .map_err(|e| CaptureError::OpenFailed(e.to_string()))?;
-        self.thread = Some(thread);
-        Ok(())
-    }
-
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Paces a loop at a fixed period without drifting: sleeps to the next tick.
-fn pace(start: Instant, tick: u64, period: Duration) {
-    let due = start + period * tick as u32;
-    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-        std::thread::sleep(wait);
-    }
-}
 
 /// The moving test pattern with a readable stamp (see [`crate::stamp`]).
 #[derive(Debug)]
@@ -58,7 +14,7 @@ pub struct SyntheticVideo {
     width: usize,
     height: usize,
     fps: u32,
-    worker: Worker,
+    worker: CaptureThread,
 }
 
 impl SyntheticVideo {
@@ -68,7 +24,7 @@ impl SyntheticVideo {
             width: width & !1,
             height: height & !1,
             fps: fps.max(1),
-            worker: Worker::default(),
+            worker: CaptureThread::default(),
         }
     }
 
@@ -113,28 +69,26 @@ impl SyntheticVideo {
 impl VideoSource for SyntheticVideo {
     fn start(&mut self, sink: FrameSink<VideoFrame>) -> Result<(), CaptureError> {
         let (w, h, fps) = (self.width, self.height, self.fps);
-        self.worker.start("synthetic-video", move |stop| {
-            let period = Duration::from_secs(1) / fps;
-            let start = Instant::now();
-            let mut counter: u32 = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let frame = SyntheticVideo::draw(w, h, counter, now_us());
-                if sink.push(frame) == Err(PushError::Closed) {
-                    break;
+        self.worker.start(
+            "synthetic-video",
+            || Ok(()),
+            move |(), stop| {
+                let period = Duration::from_secs(1) / fps;
+                let start = Instant::now();
+                let mut counter: u32 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let frame = SyntheticVideo::draw(w, h, counter, now_us());
+                    if sink.push(frame) == Err(PushError::Closed) {
+                        break;
+                    }
+                    counter = counter.wrapping_add(1);
+                    pace(start, counter, period);
                 }
-                counter = counter.wrapping_add(1);
-                pace(start, u64::from(counter), period);
-            }
-        })
+            },
+        )
     }
 
     fn stop(&mut self) {
-        self.worker.stop();
-    }
-}
-
-impl Drop for SyntheticVideo {
-    fn drop(&mut self) {
         self.worker.stop();
     }
 }
@@ -145,7 +99,7 @@ pub struct SyntheticAudio {
     frequency: f32,
     sample_rate: u32,
     channels: u16,
-    worker: Worker,
+    worker: CaptureThread,
 }
 
 impl SyntheticAudio {
@@ -155,7 +109,7 @@ impl SyntheticAudio {
             frequency,
             sample_rate,
             channels: channels.clamp(1, 2),
-            worker: Worker::default(),
+            worker: CaptureThread::default(),
         }
     }
 
@@ -188,28 +142,26 @@ impl SyntheticAudio {
 impl AudioSource for SyntheticAudio {
     fn start(&mut self, sink: FrameSink<AudioFrame>) -> Result<(), CaptureError> {
         let (f, rate, ch) = (self.frequency, self.sample_rate, self.channels);
-        self.worker.start("synthetic-audio", move |stop| {
-            let start = Instant::now();
-            let mut index = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                if sink.push(SyntheticAudio::tone(f, rate, ch, index, now_us()))
-                    == Err(PushError::Closed)
-                {
-                    break;
+        self.worker.start(
+            "synthetic-audio",
+            || Ok(()),
+            move |(), stop| {
+                let start = Instant::now();
+                let mut index = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if sink.push(SyntheticAudio::tone(f, rate, ch, index, now_us()))
+                        == Err(PushError::Closed)
+                    {
+                        break;
+                    }
+                    index += 1;
+                    pace(start, index as u32, Duration::from_millis(10));
                 }
-                index += 1;
-                pace(start, index, Duration::from_millis(10));
-            }
-        })
+            },
+        )
     }
 
     fn stop(&mut self) {
-        self.worker.stop();
-    }
-}
-
-impl Drop for SyntheticAudio {
-    fn drop(&mut self) {
         self.worker.stop();
     }
 }
