@@ -57,85 +57,47 @@ fn failed_entry_prints_on_error_then_on_enter_room_and_exits_2() {
 
 #[test]
 fn bad_command_lines_exit_64_with_nothing_on_stdout() {
-    let cases: &[&[&str]] = &[
-        &[],
-        &[
-            "--server",
-            "ws://x",
-            "--sdkappid",
-            "1",
-            "--userid",
-            "a",
-            "--secret",
-            "k",
-        ],
-        &[
-            "--server",
-            "ws://x",
-            "--sdkappid",
-            "1",
-            "--userid",
-            "a",
-            "--roomid",
-            "1",
-        ],
-        &[
-            "--server",
-            "ws://x",
-            "--sdkappid",
-            "1",
-            "--userid",
-            "a",
-            "--secret",
-            "k",
-            "--roomid",
-            "1",
-            "--scene",
-            "party",
-        ],
-        &[
-            "--server",
-            "ws://x",
-            "--sdkappid",
-            "1",
-            "--userid",
-            "a",
-            "--secret",
-            "k",
-            "--roomid",
-            "1",
-            "--role",
-            "king",
-        ],
-        &[
-            "--server",
-            "ws://x",
-            "--sdkappid",
-            "nope",
-            "--userid",
-            "a",
-            "--secret",
-            "k",
-            "--roomid",
-            "1",
-        ],
-        &[
-            "--server",
-            "ws://x",
-            "--sdkappid",
-            "1",
-            "--userid",
-            "a",
-            "--secret",
-            "k",
-            "--roomid",
-            "1",
-            "--duration",
-            "-1",
-        ],
+    // A complete, valid command line; each case breaks exactly one thing about it.
+    let valid = [
+        "--server",
+        "ws://x",
+        "--sdkappid",
+        "1",
+        "--userid",
+        "a",
+        "--secret",
+        "k",
+        "--roomid",
+        "1",
     ];
-    for args in cases {
-        let mut b = Proc::spawn(Command::new(bin("room-bot")).args(*args));
+    let without = |flag: &str| -> Vec<&str> {
+        let at = valid.iter().position(|a| *a == flag).unwrap();
+        valid
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at && *i != at + 1)
+            .map(|(_, a)| *a)
+            .collect()
+    };
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { valid.iter().chain(extra).copied().collect() };
+    let replaced = |flag: &str, value: &'static str| -> Vec<&str> {
+        let mut v = valid.to_vec();
+        let at = v.iter().position(|a| *a == flag).unwrap();
+        v[at + 1] = value;
+        v
+    };
+    let cases: Vec<Vec<&str>> = vec![
+        vec![],
+        without("--secret"),
+        without("--roomid"),
+        with(&["--scene", "party"]),
+        with(&["--role", "king"]),
+        replaced("--sdkappid", "nope"),
+        with(&["--duration", "-1"]),
+    ];
+    for args in &cases {
+        let mut b = Proc::spawn(Command::new(bin("room-bot")).args(args));
         assert_eq!(b.wait(), 64, "{args:?}");
         assert!(b.seen.is_empty(), "{args:?} printed {:?}", b.seen);
     }
