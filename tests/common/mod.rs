@@ -81,10 +81,17 @@ impl Proc {
         }
     }
 
-    /// The next line as JSON.
+    /// The next line as JSON, past the periodic onStatistics lines (no sequence a test
+    /// checks includes them).
     pub fn event(&mut self) -> serde_json::Value {
-        let l = self.line();
-        serde_json::from_str(&l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}"))
+        loop {
+            let l = self.line();
+            let v: serde_json::Value =
+                serde_json::from_str(&l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}"));
+            if v["event"] != "onStatistics" {
+                return v;
+            }
+        }
     }
 
     /// Reads events until one named `name`.

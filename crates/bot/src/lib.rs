@@ -6,7 +6,7 @@
 #![warn(missing_docs)]
 
 use std::time::Duration;
-use trtc_sdk::{TrtcAppScene, TrtcCloud, TrtcCloudConfig, TrtcEvent, TrtcParams};
+use trtc_sdk::{TrtcAppScene, TrtcAudioQuality, TrtcCloud, TrtcCloudConfig, TrtcEvent, TrtcParams};
 
 /// The contract's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,23 @@ pub struct BotPlan {
     pub scene: TrtcAppScene,
     /// Stay this long after entering, then exitRoom; `None` = until a signal.
     pub duration: Option<Duration>,
-    /// The SDK's settings (server URL, timing, roots).
+    /// The SDK's settings (server URL, timing, roots, media sources).
     pub config: TrtcCloudConfig,
+    /// What to publish and receive once in the room.
+    pub media: Media,
+}
+
+/// The bot's media: streams it publishes once entered, and whether it decodes others' video.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Media {
+    /// Start the camera (the source is `config.camera`).
+    pub camera: bool,
+    /// Start the microphone (the source is `config.mic`).
+    pub mic: bool,
+    /// Share the screen.
+    pub screen: bool,
+    /// Decode every remote video stream as it becomes available.
+    pub subscribe: bool,
 }
 
 /// Runs the bot to its end: every event goes to `print` in order; `stop` resolving (a signal)
@@ -66,9 +81,24 @@ pub async fn run(
                     TrtcEvent::EnterRoom { result } if result < 0 => return ExitCode::EnterFailed,
                     TrtcEvent::EnterRoom { .. } => {
                         entered = true;
+                        if plan.media.camera {
+                            cloud.start_local_preview(None);
+                        }
+                        if plan.media.mic {
+                            cloud.start_local_audio(TrtcAudioQuality::Default);
+                        }
+                        if plan.media.screen {
+                            cloud.start_screen_capture(None);
+                        }
                         if let Some(d) = plan.duration {
                             leave_at = Some(tokio::time::Instant::now() + d);
                         }
+                    }
+                    TrtcEvent::UserVideoAvailable { user_id, available: true } if plan.media.subscribe => {
+                        cloud.start_remote_view(&user_id, 0, None);
+                    }
+                    TrtcEvent::UserSubStreamAvailable { user_id, available: true } if plan.media.subscribe => {
+                        cloud.start_remote_view(&user_id, 2, None);
                     }
                     TrtcEvent::ExitRoom { reason: 1 | 2 } => return ExitCode::Removed,
                     TrtcEvent::ExitRoom { .. } => return ExitCode::Left,

@@ -3,8 +3,8 @@
 use clap::{ArgGroup, Parser};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use trtc_bot::{BotPlan, ExitCode};
-use trtc_sdk::{SessionTiming, TrtcAppScene, TrtcCloudConfig, TrtcParams, TrtcRole};
+use trtc_bot::{BotPlan, ExitCode, Media};
+use trtc_sdk::{SessionTiming, SourceChoice, TrtcAppScene, TrtcCloudConfig, TrtcParams, TrtcRole};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,6 +45,18 @@ struct Cli {
     /// Extension: trust this PEM root certificate for wss:// servers.
     #[arg(long = "ca-cert")]
     ca_cert: Option<std::path::PathBuf>,
+    /// Publish a camera: the test pattern, the system's camera, or nothing.
+    #[arg(long, default_value = "none")]
+    camera: SourceChoice,
+    /// Publish a microphone: the 440 Hz tone, the system's microphone, or nothing.
+    #[arg(long, default_value = "none")]
+    mic: SourceChoice,
+    /// Share the screen ($DISPLAY's primary screen) as the sub stream.
+    #[arg(long)]
+    screen: bool,
+    /// Decode every remote video stream that becomes available (statistics show it).
+    #[arg(long)]
+    subscribe: bool,
 }
 
 fn parse_scene(s: &str) -> Result<TrtcAppScene, String> {
@@ -98,6 +110,8 @@ fn plan(cli: Cli) -> Result<BotPlan, String> {
         server_url: cli.server,
         timing,
         extra_root_certs: vec![],
+        camera: cli.camera,
+        mic: cli.mic,
     };
     if let Some(path) = cli.ca_cert {
         let pem = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -111,6 +125,12 @@ fn plan(cli: Cli) -> Result<BotPlan, String> {
         scene: cli.scene,
         duration,
         config,
+        media: Media {
+            camera: cli.camera != SourceChoice::None,
+            mic: cli.mic != SourceChoice::None,
+            screen: cli.screen,
+            subscribe: cli.subscribe,
+        },
     })
 }
 

@@ -37,6 +37,19 @@ pub const ERR_TRTC_USER_SIG_CHECK_FAILED: i32 = -100018;
 /// The room is full (users, anchors or publishers).
 pub const ERR_SERVER_CENTER_ROOM_FULL: i32 = -102052;
 
+/// Another user is already sharing a screen in this room.
+pub const ERR_SCREEN_SHARE_OCCUPIED_BY_OTHER: i32 = -102016;
+/// The camera could not be opened.
+pub const ERR_CAMERA_START_FAIL: i32 = -1301;
+/// The microphone could not be opened.
+pub const ERR_MIC_START_FAIL: i32 = -1302;
+/// Screen capture could not start (no display, no shared-memory capture, bad source).
+pub const ERR_SCREEN_CAPTURE_START_FAIL: i32 = -1308;
+
+/// There is no camera.
+pub const WARNING_CAMERA_DEVICE_EMPTY: i32 = 1111;
+/// There is no microphone.
+pub const WARNING_MICROPHONE_DEVICE_EMPTY: i32 = 1201;
 /// An audience member tried to publish; switch to anchor first.
 pub const WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE: i32 = 6001;
 
@@ -59,6 +72,12 @@ pub fn describe(code: i32) -> &'static str {
         ERR_TRTC_INVALID_PRIVATE_MAPKEY => "privateMapKey check failed",
         ERR_TRTC_USER_SIG_CHECK_FAILED => "userSig check failed (wrong or expired)",
         ERR_SERVER_CENTER_ROOM_FULL => "the room is full",
+        ERR_SCREEN_SHARE_OCCUPIED_BY_OTHER => "another user is already sharing a screen",
+        ERR_CAMERA_START_FAIL => "the camera could not be opened",
+        ERR_MIC_START_FAIL => "the microphone could not be opened",
+        ERR_SCREEN_CAPTURE_START_FAIL => "screen capture could not start",
+        WARNING_CAMERA_DEVICE_EMPTY => "no camera found",
+        WARNING_MICROPHONE_DEVICE_EMPTY => "no microphone found",
         WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE => "audience cannot publish; switch to anchor first",
         _ => "unknown error",
     }

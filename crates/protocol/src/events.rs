@@ -70,6 +70,157 @@ pub enum TrtcEvent {
     /// The connection is back and the session resumed.
     #[serde(rename = "onConnectionRecovery")]
     ConnectionRecovery,
+    /// A remote user's camera stream started or stopped being available.
+    #[serde(rename = "onUserVideoAvailable", rename_all = "camelCase")]
+    UserVideoAvailable {
+        /// Who.
+        user_id: String,
+        /// Published and unmuted.
+        available: bool,
+    },
+    /// A remote user's microphone started or stopped being available.
+    #[serde(rename = "onUserAudioAvailable", rename_all = "camelCase")]
+    UserAudioAvailable {
+        /// Who.
+        user_id: String,
+        /// Published and unmuted.
+        available: bool,
+    },
+    /// A remote user's screen share started or stopped.
+    #[serde(rename = "onUserSubStreamAvailable", rename_all = "camelCase")]
+    UserSubStreamAvailable {
+        /// Who.
+        user_id: String,
+        /// Published and unmuted.
+        available: bool,
+    },
+    /// The first frame of a stream was decoded (remote) or captured (local, `userId` "").
+    #[serde(rename = "onFirstVideoFrame", rename_all = "camelCase")]
+    FirstVideoFrame {
+        /// Who; "" for the local preview.
+        user_id: String,
+        /// 0 big, 1 small, 2 sub.
+        stream_type: u8,
+        /// Pixels.
+        width: u32,
+        /// Pixels.
+        height: u32,
+    },
+    /// The first audio of a remote user was decoded.
+    #[serde(rename = "onFirstAudioFrame", rename_all = "camelCase")]
+    FirstAudioFrame {
+        /// Who.
+        user_id: String,
+    },
+    /// The first local video frame was sent.
+    #[serde(rename = "onSendFirstLocalVideoFrame", rename_all = "camelCase")]
+    SendFirstLocalVideoFrame {
+        /// 0 big, 2 sub.
+        stream_type: u8,
+    },
+    /// The first local audio frame was sent.
+    #[serde(rename = "onSendFirstLocalAudioFrame")]
+    SendFirstLocalAudioFrame,
+    /// The camera is open.
+    #[serde(rename = "onCameraDidReady")]
+    CameraDidReady,
+    /// The microphone is open.
+    #[serde(rename = "onMicDidReady")]
+    MicDidReady,
+    /// Screen capture started.
+    #[serde(rename = "onScreenCaptureStarted")]
+    ScreenCaptureStarted,
+    /// Screen capture paused: 0 by the user.
+    #[serde(rename = "onScreenCapturePaused")]
+    ScreenCapturePaused {
+        /// TRTC's reason.
+        reason: i32,
+    },
+    /// Screen capture resumed: 0 by the user.
+    #[serde(rename = "onScreenCaptureResumed")]
+    ScreenCaptureResumed {
+        /// TRTC's reason.
+        reason: i32,
+    },
+    /// Screen capture stopped: 0 by the user, 1 the shared window closed, 2 the display changed.
+    #[serde(rename = "onScreenCaptureStopped")]
+    ScreenCaptureStopped {
+        /// TRTC's reason.
+        reason: i32,
+    },
+    /// Every 2 s while in a room.
+    #[serde(rename = "onStatistics")]
+    Statistics(TrtcStatistics),
+}
+
+/// `TRTCStatistics`, with TRTC's key names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrtcStatistics {
+    /// Round trip to the server, ms.
+    pub rtt: u32,
+    /// Upstream loss, %.
+    pub up_loss: u32,
+    /// Downstream loss, %.
+    pub down_loss: u32,
+    /// Bytes sent, media and signalling.
+    pub sent_bytes: u64,
+    /// Bytes received, media and signalling.
+    pub received_bytes: u64,
+    /// One entry per local stream.
+    pub local_statistics_array: Vec<TrtcLocalStatistics>,
+    /// One entry per remote stream.
+    pub remote_statistics_array: Vec<TrtcRemoteStatistics>,
+}
+
+/// `TRTCLocalStatistics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrtcLocalStatistics {
+    /// 0 big, 2 sub (audio rides on 0).
+    pub stream_type: u8,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// Encoded frames per second.
+    pub frame_rate: u32,
+    /// kbps.
+    pub video_bitrate: u32,
+    /// Hz.
+    pub audio_sample_rate: u32,
+    /// kbps.
+    pub audio_bitrate: u32,
+}
+
+/// `TRTCRemoteStatistics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrtcRemoteStatistics {
+    /// Who.
+    pub user_id: String,
+    /// 0 big, 2 sub.
+    pub stream_type: u8,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// Decoded frames per second.
+    pub frame_rate: u32,
+    /// kbps.
+    pub video_bitrate: u32,
+    /// kbps.
+    pub audio_bitrate: u32,
+    /// %.
+    pub video_packet_loss: u32,
+    /// %.
+    pub audio_packet_loss: u32,
+    /// ms.
+    pub jitter_buffer_delay: u32,
+    /// Capture at the sender to decode here, ms (stream's latest frames).
+    pub point2_point_delay: u32,
+    /// Frames decoded since the stream started (an extension; not in TRTC).
+    pub decoded_frames: u64,
 }
 
 impl TrtcEvent {
@@ -86,6 +237,20 @@ impl TrtcEvent {
             TrtcEvent::ConnectionLost => "onConnectionLost",
             TrtcEvent::TryToReconnect => "onTryToReconnect",
             TrtcEvent::ConnectionRecovery => "onConnectionRecovery",
+            TrtcEvent::UserVideoAvailable { .. } => "onUserVideoAvailable",
+            TrtcEvent::UserAudioAvailable { .. } => "onUserAudioAvailable",
+            TrtcEvent::UserSubStreamAvailable { .. } => "onUserSubStreamAvailable",
+            TrtcEvent::FirstVideoFrame { .. } => "onFirstVideoFrame",
+            TrtcEvent::FirstAudioFrame { .. } => "onFirstAudioFrame",
+            TrtcEvent::SendFirstLocalVideoFrame { .. } => "onSendFirstLocalVideoFrame",
+            TrtcEvent::SendFirstLocalAudioFrame => "onSendFirstLocalAudioFrame",
+            TrtcEvent::CameraDidReady => "onCameraDidReady",
+            TrtcEvent::MicDidReady => "onMicDidReady",
+            TrtcEvent::ScreenCaptureStarted => "onScreenCaptureStarted",
+            TrtcEvent::ScreenCapturePaused { .. } => "onScreenCapturePaused",
+            TrtcEvent::ScreenCaptureResumed { .. } => "onScreenCaptureResumed",
+            TrtcEvent::ScreenCaptureStopped { .. } => "onScreenCaptureStopped",
+            TrtcEvent::Statistics(_) => "onStatistics",
         }
     }
 
@@ -129,5 +294,29 @@ mod tests {
         let back: TrtcEvent = serde_json::from_str(r#"{"event":"onExitRoom","reason":1}"#).unwrap();
         assert_eq!(back, TrtcEvent::ExitRoom { reason: 1 });
         assert_eq!(back.name(), "onExitRoom");
+        assert_eq!(
+            TrtcEvent::FirstVideoFrame {
+                user_id: "".into(),
+                stream_type: 0,
+                width: 640,
+                height: 360
+            }
+            .to_line(),
+            r#"{"event":"onFirstVideoFrame","userId":"","streamType":0,"width":640,"height":360}"#
+        );
+        let stats = TrtcEvent::Statistics(TrtcStatistics {
+            remote_statistics_array: vec![TrtcRemoteStatistics {
+                user_id: "b".into(),
+                point2_point_delay: 41,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .to_line();
+        assert!(
+            stats.starts_with(r#"{"event":"onStatistics","rtt":0,"#),
+            "{stats}"
+        );
+        assert!(stats.contains(r#""point2PointDelay":41"#), "{stats}");
     }
 }

@@ -20,8 +20,10 @@ pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod messages;
+pub mod rtp;
 
 pub use entry::{validate, EntryError, EntryField, EntryParams};
-pub use events::TrtcEvent;
+pub use events::{TrtcEvent, TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
 pub use ids::{RoomId, TrtcAppScene, TrtcRole};
-pub use messages::{ClientMessage, ServerMessage, SessionInfo, PROTOCOL_VERSION};
+pub use messages::{ClientMessage, MediaState, ServerMessage, SessionInfo, PROTOCOL_VERSION};
+pub use rtp::StreamKind;

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 /// The signalling protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest text frame the server processes; larger frames get an error reply.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Largest text frame the server processes; larger frames get an error reply. Sized for a
+/// subscriber SDP of a full room (three m-lines of about 700 bytes for each of 50 publishers).
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,45 @@ pub enum ClientMessage {
     },
     /// Keeps the session alive; the server drops sessions silent for its drop timeout.
     Heartbeat,
+    /// What this client publishes now. Answered by [`ServerMessage::MediaStateResult`]; on
+    /// success the others get [`ServerMessage::RemoteMediaState`].
+    MediaState(MediaState),
+    /// The offer of the client's publisher peer connection (complete ICE, no trickle).
+    /// Answered by [`ServerMessage::PublishAnswer`].
+    #[serde(rename_all = "camelCase")]
+    PublishOffer {
+        /// SDP.
+        sdp: String,
+    },
+    /// The answer to a [`ServerMessage::SubscribeOffer`].
+    #[serde(rename_all = "camelCase")]
+    SubscribeAnswer {
+        /// SDP.
+        sdp: String,
+    },
+}
+
+/// Which of a user's streams are published and unmuted. The whole state travels each time, so
+/// a message lost to a reconnection is repaired by the next one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaState {
+    /// Microphone audio.
+    #[serde(default)]
+    pub audio: bool,
+    /// The big (camera) video stream.
+    #[serde(default)]
+    pub video: bool,
+    /// The sub stream (screen share).
+    #[serde(default)]
+    pub sub: bool,
+}
+
+impl MediaState {
+    /// Publishes anything at all.
+    pub fn any(&self) -> bool {
+        self.audio || self.video || self.sub
+    }
 }
 
 /// Server → client.
@@ -125,6 +165,39 @@ pub enum ServerMessage {
     },
     /// Reply to `heartbeat`.
     HeartbeatAck,
+    /// The answer to `mediaState`: 0, or the rule it broke (6001 audience, −102016 screen
+    /// taken, −102052 publisher limit). What was refused is not forwarded.
+    #[serde(rename_all = "camelCase")]
+    MediaStateResult {
+        /// 0 or a TRTC code.
+        code: i32,
+        /// Why, or "ok".
+        message: String,
+        /// The state the server now holds for this client.
+        accepted: MediaState,
+    },
+    /// Another visible user's published streams (sent on every change and after entering or
+    /// resuming for everyone who publishes).
+    #[serde(rename_all = "camelCase")]
+    RemoteMediaState {
+        /// Who.
+        user_id: String,
+        /// What they publish.
+        state: MediaState,
+    },
+    /// The answer to `publishOffer`.
+    #[serde(rename_all = "camelCase")]
+    PublishAnswer {
+        /// SDP.
+        sdp: String,
+    },
+    /// The server's offer for the subscriber peer connection: the others' tracks. Sent again
+    /// whenever publishers come and go; answered by `subscribeAnswer`.
+    #[serde(rename_all = "camelCase")]
+    SubscribeOffer {
+        /// SDP.
+        sdp: String,
+    },
 }
 
 /// What a client learns when it enters.

@@ -3,6 +3,7 @@
 
 use crate::driver::{Command, Driver};
 use crate::listener::{deliver, TrtcCloudListener};
+use crate::media::{self, MediaCommand, MediaHandle, SourceChoice};
 use crate::session::SessionTiming;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::mpsc;
@@ -20,6 +21,10 @@ pub struct TrtcCloudConfig {
     pub timing: SessionTiming,
     /// Extra trusted root certificates (DER) for `wss://` servers with a private CA.
     pub extra_root_certs: Vec<Vec<u8>>,
+    /// Where camera pictures come from.
+    pub camera: SourceChoice,
+    /// Where microphone audio comes from.
+    pub mic: SourceChoice,
 }
 
 impl Default for TrtcCloudConfig {
@@ -30,6 +35,8 @@ impl Default for TrtcCloudConfig {
                 .unwrap_or_else(|_| DEFAULT_SERVER_URL.into()),
             timing: SessionTiming::default(),
             extra_root_certs: Vec::new(),
+            camera: SourceChoice::Device,
+            mic: SourceChoice::Device,
         }
     }
 }
@@ -38,6 +45,13 @@ impl TrtcCloudConfig {
     /// The same settings with another server.
     pub fn with_server_url(mut self, url: impl Into<String>) -> Self {
         self.server_url = url.into();
+        self
+    }
+
+    /// The same settings with these camera and microphone sources.
+    pub fn with_sources(mut self, camera: SourceChoice, mic: SourceChoice) -> Self {
+        self.camera = camera;
+        self.mic = mic;
         self
     }
 
@@ -83,6 +97,7 @@ pub struct TrtcCloud {
 
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
+    media: MediaHandle,
     listeners: Listeners,
     subscribers: Subscribers,
 }
@@ -120,9 +135,18 @@ impl TrtcCloud {
         let listeners: Listeners = Arc::default();
         let subscribers: Subscribers = Arc::default();
         let tls = crate::tls::client_config(&config.extra_root_certs);
-        let driver = Driver::new(config.server_url, config.timing, tls, events);
         let rt = runtime();
-        rt.spawn(driver.run(command_rx));
+        let (media_out, media_out_rx) = mpsc::unbounded_channel();
+        let media = {
+            let _in_runtime = rt.enter();
+            let sources = media::Sources {
+                camera: config.camera,
+                mic: config.mic,
+            };
+            media::spawn(sources, events.clone(), media_out)
+        };
+        let driver = Driver::new(config.server_url, config.timing, tls, events, media.clone());
+        rt.spawn(driver.run(command_rx, media_out_rx));
         let (l, s) = (Arc::clone(&listeners), Arc::clone(&subscribers));
         rt.spawn(async move {
             while let Some(event) = event_rx.recv().await {
@@ -137,10 +161,15 @@ impl TrtcCloud {
         TrtcCloud {
             inner: Arc::new(Inner {
                 commands,
+                media,
                 listeners,
                 subscribers,
             }),
         }
+    }
+
+    pub(crate) fn media(&self, c: MediaCommand) {
+        self.inner.media.send(c);
     }
 
     fn command(&self, c: Command) {

@@ -2,6 +2,7 @@
 //! carries out outputs. One task per TrtcCloud; it never blocks and never calls app code (events
 //! go to the dispatcher task, see `cloud.rs`).
 
+use crate::media::{MediaCommand, MediaHandle};
 use crate::session::{Input, Output, Session, SessionTiming};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
@@ -41,6 +42,8 @@ pub(crate) struct Driver {
     events: mpsc::UnboundedSender<TrtcEvent>,
     ws: Option<Ws>,
     connecting: Option<Connecting>,
+    media: MediaHandle,
+    heartbeat_sent: Option<Instant>,
 }
 
 impl Driver {
@@ -49,6 +52,7 @@ impl Driver {
         timing: SessionTiming,
         tls: Arc<rustls::ClientConfig>,
         events: mpsc::UnboundedSender<TrtcEvent>,
+        media: MediaHandle,
     ) -> Self {
         Driver {
             session: Session::new(timing, Instant::now().into_std()),
@@ -57,11 +61,17 @@ impl Driver {
             events,
             ws: None,
             connecting: None,
+            media,
+            heartbeat_sent: None,
         }
     }
 
     /// Runs until every TrtcCloud handle is gone, then leaves the room if still in one.
-    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut media_out: mpsc::UnboundedReceiver<ClientMessage>,
+    ) {
         loop {
             self.flush().await;
             let deadline = self.session.poll_timeout().map(Instant::from_std);
@@ -80,8 +90,18 @@ impl Driver {
                         Err(e) => { debug!(error = %e, url = %self.url, "connect failed"); Input::ConnectFailed }
                     }
                 }
+                Some(msg) = media_out.recv() => {
+                    // Media signalling only makes sense inside the session it belongs to.
+                    if self.session.in_room() {
+                        self.send(&msg).await;
+                    }
+                    continue;
+                }
                 frame = next_frame(&mut self.ws) => match frame {
-                    Some(msg) => Input::Message(msg),
+                    Some(msg) => match self.route(msg) {
+                        Some(msg) => Input::Message(msg),
+                        None => continue,
+                    },
                     None => { self.ws = None; Input::Disconnected }
                 },
                 _ = sleep_until(deadline) => {
@@ -113,11 +133,42 @@ impl Driver {
                         let _ = ws.close(None).await;
                     }
                 }
-                Output::Send(msg) => self.send(&msg).await,
+                Output::Send(msg) => {
+                    if matches!(msg, ClientMessage::Heartbeat) {
+                        self.heartbeat_sent = Some(Instant::now());
+                    }
+                    self.send(&msg).await
+                }
                 Output::Event(e) => {
+                    tell_media(&self.media, self.url.clone(), &e).await;
                     let _ = self.events.send(e);
                 }
             }
+        }
+    }
+
+    /// Media messages go to the media controller; the rest to the session (a leave goes to both).
+    fn route(&mut self, msg: ServerMessage) -> Option<ServerMessage> {
+        match msg {
+            ServerMessage::MediaStateResult { .. }
+            | ServerMessage::RemoteMediaState { .. }
+            | ServerMessage::PublishAnswer { .. }
+            | ServerMessage::SubscribeOffer { .. } => {
+                self.media.send(MediaCommand::Server(msg));
+                None
+            }
+            ServerMessage::RemoteUserLeaveRoom { .. } => {
+                self.media.send(MediaCommand::Server(msg.clone()));
+                Some(msg)
+            }
+            ServerMessage::HeartbeatAck => {
+                if let Some(sent) = self.heartbeat_sent.take() {
+                    let rtt = sent.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+                    self.media.send(MediaCommand::Rtt(rtt));
+                }
+                Some(msg)
+            }
+            msg => Some(msg),
         }
     }
 
@@ -162,6 +213,46 @@ async fn next_frame(ws: &mut Option<Ws>) -> Option<ServerMessage> {
             Ok(Message::Close(_)) | Err(_) => return None,
             Ok(_) => {}
         }
+    }
+}
+
+/// The session's milestones start and stop media.
+async fn tell_media(media: &MediaHandle, url: String, e: &TrtcEvent) {
+    match e {
+        TrtcEvent::EnterRoom { result } if *result > 0 => {
+            let ip = crate::transport::local_ip_towards(resolve(&url).await);
+            media.send(MediaCommand::Entered(ip));
+        }
+        TrtcEvent::ExitRoom { .. } => media.send(MediaCommand::Left),
+        TrtcEvent::Error { err_code, .. }
+            if *err_code == trtc_protocol::codes::ERR_DISCONNECTED =>
+        {
+            media.send(MediaCommand::Left)
+        }
+        TrtcEvent::ConnectionRecovery => media.send(MediaCommand::Resync),
+        TrtcEvent::SwitchRole { err_code: 0, .. } => media.send(MediaCommand::Resync),
+        _ => {}
+    }
+}
+
+/// The signalling server's address (media binds on the interface that reaches it).
+async fn resolve(url: &str) -> std::net::IpAddr {
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    let Some(rest) = url.split("://").nth(1) else {
+        return loopback;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:443")
+    };
+    match tokio::net::lookup_host(with_port).await {
+        Ok(mut addrs) => addrs.next().map_or(loopback, |a| a.ip()),
+        Err(_) => loopback,
     }
 }
 

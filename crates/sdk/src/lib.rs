@@ -32,6 +32,8 @@
 //! | `listener` | [`TrtcCloudListener`], TRTC's callbacks with do-nothing defaults |
 //! | [`session`] | the room session as a state machine with time passed in |
 //! | `driver` | the task that owns the WebSocket and runs the session |
+//! | `media` | local capture/encode, remote decode, the media controller task |
+//! | `transport` | the publisher and subscriber peer connections (the only `webrtc` user) |
 //!
 //! Threads: the SDK runs on its own small tokio runtime, so its methods may be called from any
 //! thread. Listeners are called from one SDK task, in order; they must not block.
@@ -41,13 +43,24 @@
 mod cloud;
 mod driver;
 mod listener;
+mod media;
+mod media_api;
 pub mod session;
 mod tls;
+mod transport;
 
 pub use cloud::{EventStream, TrtcCloud, TrtcCloudConfig, DEFAULT_SERVER_URL};
 pub use listener::TrtcCloudListener;
+pub use media::{AudioSink, SourceChoice, VideoView, SYNTHETIC_TONE_HZ};
+pub use media_api::ScreenCaptureSource;
 pub use session::SessionTiming;
+pub use trtc_media::params::{
+    TrtcAudioQuality, TrtcResolutionMode, TrtcVideoEncParam, TrtcVideoResolution,
+};
+pub use trtc_media::sink::frame_channel;
+pub use trtc_media::{AudioFrame, VideoFrame};
 pub use trtc_protocol::codes;
+pub use trtc_protocol::StreamKind;
 pub use trtc_protocol::{RoomId, TrtcAppScene, TrtcEvent, TrtcRole};
 
 /// Room-entry parameters, TRTC's `TRTCParams`: sdkAppId, userId, userSig, roomId or strRoomId,

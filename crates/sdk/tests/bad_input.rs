@@ -28,7 +28,7 @@ async fn garbage_gets_error_replies_and_the_connection_stays() {
         assert_eq!(reply["type"], "error", "{bad:?} → {reply}");
         assert_eq!(reply["code"], -2);
     }
-    let big = format!(r#"{{"type":"heartbeat","pad":"{}"}}"#, "x".repeat(20_000));
+    let big = format!(r#"{{"type":"heartbeat","pad":"{}"}}"#, "x".repeat(300_000));
     let reply = raw.request_text(&big).await;
     assert!(
         reply["message"].as_str().unwrap().contains("exceeds"),

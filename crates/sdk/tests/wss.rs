@@ -24,6 +24,7 @@ async fn enters_over_tls_and_refuses_an_untrusted_certificate() {
             server_url: url.clone(),
             timing: fast_timing(),
             extra_root_certs: vec![],
+            ..TrtcCloudConfig::default()
         }
         .with_root_cert(cert.cert.der().to_vec()),
     );
@@ -31,6 +32,7 @@ async fn enters_over_tls_and_refuses_an_untrusted_certificate() {
         events: trusting.events(),
         cloud: trusting,
         user: "alice".into(),
+        wants_statistics: false,
     };
     assert!(c.enter(1, TrtcAppScene::VideoCall).await > 0);
 

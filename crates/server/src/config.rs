@@ -50,6 +50,11 @@ pub struct ServerConfig {
     pub live_room_linger: Duration,
     /// PEM certificate chain and key: serve `wss://` and `https://`.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where media (UDP) flows. Its `bind_ip` is replaced by the listen address's IP unless
+    /// set with [`ServerConfig::media_bind`].
+    pub media: crate::MediaConfig,
+    /// Media binds here instead of the listen address's IP.
+    pub media_bind: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("apps", &apps)
             .field("drop_timeout", &self.drop_timeout)
             .field("tls", &self.tls.is_some())
+            .field("media", &self.media)
             .finish()
     }
 }
@@ -74,6 +80,8 @@ impl Default for ServerConfig {
             drop_timeout: Duration::from_secs(90),
             live_room_linger: Duration::from_secs(600),
             tls: None,
+            media: crate::MediaConfig::default(),
+            media_bind: None,
         }
     }
 }
@@ -90,6 +98,14 @@ impl ServerConfig {
             },
         );
         self
+    }
+
+    /// The media settings in effect: bound to the listen address's IP unless told otherwise.
+    pub fn effective_media(&self) -> crate::MediaConfig {
+        crate::MediaConfig {
+            bind_ip: self.media_bind.unwrap_or(self.listen.ip()),
+            ..self.media.clone()
+        }
     }
 
     /// How often clients should send a heartbeat: often enough that a few can be lost before
@@ -111,6 +127,10 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// `tls_key = "key.pem"`, relative to the file.
     pub tls_key: Option<PathBuf>,
+    /// `rtc_udp_ports = "50000-50100"`.
+    pub rtc_udp_ports: Option<String>,
+    /// `public_ip = "203.0.113.7"`: the address media candidates advertise.
+    pub public_ip: Option<std::net::IpAddr>,
     /// `[[app]]` tables.
     #[serde(default)]
     pub app: Vec<AppConfig>,
@@ -142,4 +162,36 @@ pub(crate) fn secs(v: f64) -> Result<Duration, String> {
         return Err(format!("{v} is not a positive number of seconds"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+/// Parses `LO-HI` (inclusive, LO ≤ HI, both non-zero) as `--rtc-udp-ports` takes it.
+pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected LO-HI, for example 50000-50100"))?;
+    let port = |p: &str| -> Result<u16, String> {
+        match p.trim().parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{p:?} is not a port number (1-65535)")),
+        }
+    };
+    let (lo, hi) = (port(lo)?, port(hi)?);
+    if lo > hi {
+        return Err(format!("{lo}-{hi}: the range is empty"));
+    }
+    Ok((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("50000-50100"), Ok((50000, 50100)));
+        assert_eq!(parse_port_range("7-7"), Ok((7, 7)));
+        for bad in ["", "5", "0-10", "10-5", "a-b", "1-70000"] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
+    }
 }

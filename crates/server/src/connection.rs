@@ -12,7 +12,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
 use trtc_protocol::codes::*;
 use trtc_protocol::messages::parse_client_message;
-use trtc_protocol::{ClientMessage, ServerMessage, SessionInfo, TrtcAppScene, PROTOCOL_VERSION};
+use trtc_protocol::{
+    ClientMessage, MediaState, ServerMessage, SessionInfo, TrtcAppScene, PROTOCOL_VERSION,
+};
 
 /// Messages a room may queue for one client before the client counts as not reading.
 const OUTBOX_CAPACITY: usize = 128;
@@ -25,6 +27,11 @@ struct Session {
     user_id: String,
     room: mpsc::Sender<RoomCommand>,
     inbox: mpsc::Receiver<ServerMessage>,
+    /// The room's SFU, and this connection's way into its own outbox for media signalling.
+    media: Arc<crate::transport::RoomMedia>,
+    /// Weak: only the room holds this connection's outbox, so the inbox closes when the room
+    /// lets go (the connection's cue to end).
+    outbox: mpsc::WeakSender<ServerMessage>,
 }
 
 pub(crate) async fn serve(ws: WebSocket, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
@@ -175,6 +182,64 @@ async fn handle_text(
             }
             None => Some(error(ERR_REFUSED, "not in a room: send enterRoom first")),
         },
+        ClientMessage::MediaState(wanted) => {
+            let Some(s) = session else {
+                return Some(error(ERR_REFUSED, "not in a room: send enterRoom first"));
+            };
+            let (reply, answer) = oneshot::channel();
+            let cmd = RoomCommand::SetMedia {
+                user_id: s.user_id.clone(),
+                conn_id,
+                state: wanted,
+                reply,
+            };
+            let refused = || {
+                (
+                    ERR_REFUSED,
+                    "not in a room".to_string(),
+                    MediaState::default(),
+                )
+            };
+            let (code, message, accepted) = if s.room.send(cmd).await.is_ok() {
+                answer.await.unwrap_or_else(|_| refused())
+            } else {
+                refused()
+            };
+            Some(ServerMessage::MediaStateResult {
+                code,
+                message,
+                accepted,
+            })
+        }
+        ClientMessage::PublishOffer { sdp } => {
+            let Some(s) = session else {
+                return Some(error(ERR_REFUSED, "not in a room: send enterRoom first"));
+            };
+            let Some(outbox) = s.outbox.upgrade() else {
+                return Some(error(ERR_REFUSED, "not in a room"));
+            };
+            let media = s.media.session(&s.user_id, outbox);
+            Some(match media.publish_offer(sdp).await {
+                Ok(sdp) => ServerMessage::PublishAnswer { sdp },
+                Err(e) => error(ERR_INVALID_PARAMETER, format!("publishOffer: {e}")),
+            })
+        }
+        ClientMessage::SubscribeAnswer { sdp } => {
+            let Some(s) = session else {
+                return Some(error(ERR_REFUSED, "not in a room: send enterRoom first"));
+            };
+            let Some(outbox) = s.outbox.upgrade() else {
+                return Some(error(ERR_REFUSED, "not in a room"));
+            };
+            let media = s.media.session(&s.user_id, outbox);
+            match media.subscribe_answer(sdp).await {
+                Ok(()) => None,
+                Err(e) => Some(error(
+                    ERR_INVALID_PARAMETER,
+                    format!("subscribeAnswer: {e}"),
+                )),
+            }
+        }
         ClientMessage::SwitchRole {
             role,
             private_map_key,
@@ -227,7 +292,10 @@ async fn enter(
         None => false,
     };
     let (tx, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-    let outbox = Outbox { conn_id, tx };
+    let outbox = Outbox {
+        conn_id,
+        tx: tx.clone(),
+    };
     let (room, admitted) = ask_room(state, &key, scene, |reply| RoomCommand::Enter {
         user_id: p.user_id.clone(),
         role: p.role,
@@ -237,11 +305,17 @@ async fn enter(
         reply,
     })
     .await?;
+    // Everyone receives: the subscriber connection is offered as soon as there is something
+    // to receive, whether or not this member ever publishes.
+    let media = admitted.media.session(&p.user_id, tx.clone());
+    tokio::spawn(async move { media.refresh_subscriptions().await });
     *session = Some(Session {
         key,
         user_id: p.user_id,
         room,
         inbox,
+        media: admitted.media,
+        outbox: tx.downgrade(),
     });
     Ok(SessionInfo {
         session_token: admitted.token,
@@ -264,6 +338,7 @@ async fn ask_room(
             scene,
             state.config.drop_timeout,
             state.config.live_room_linger,
+            &state.config.effective_media(),
         );
         let (reply, answer) = oneshot::channel();
         if room.send(make(reply)).await.is_err() {
@@ -304,7 +379,10 @@ async fn resume(
         .session(token)
         .ok_or((ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string()))?;
     let (tx, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-    let outbox = Outbox { conn_id, tx };
+    let outbox = Outbox {
+        conn_id,
+        tx: tx.clone(),
+    };
     // A room that no longer exists has no such session; never create one for a resume.
     let not_found = || (ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string());
     let room = state.registry.existing_room(&key).ok_or_else(not_found)?;
@@ -318,11 +396,15 @@ async fn resume(
     .await
     .map_err(|_| not_found())?;
     let admitted = answer.await.map_err(|_| not_found())??;
+    // Media signalling for this member now goes to the new connection.
+    admitted.media.session(&user_id, tx.clone());
     *session = Some(Session {
         key,
         user_id,
         room,
         inbox,
+        media: admitted.media,
+        outbox: tx.downgrade(),
     });
     Ok(admitted.members)
 }

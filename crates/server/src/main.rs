@@ -5,7 +5,7 @@ use clap::Parser;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use trtc_server::config::{parse_secs, FileConfig};
+use trtc_server::config::{parse_port_range, parse_secs, FileConfig};
 use trtc_server::{AppConfig, ServerConfig};
 
 #[derive(Parser, Debug)]
@@ -32,6 +32,12 @@ struct Cli {
     /// PEM private key for --tls-cert.
     #[arg(long = "tls-key", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// UDP ports media may use, inclusive (one per peer connection).
+    #[arg(long = "rtc-udp-ports", value_parser = parse_port_range)]
+    rtc_udp_ports: Option<(u16, u16)>,
+    /// The address media candidates advertise (behind 1:1 NAT, or listening on 0.0.0.0).
+    #[arg(long = "public-ip")]
+    public_ip: Option<std::net::IpAddr>,
     /// Log as JSON lines instead of text.
     #[arg(long = "log-json")]
     log_json: bool,
@@ -60,6 +66,16 @@ fn settings(cli: Cli) -> anyhow::Result<ServerConfig> {
         .collect::<HashMap<_, _>>();
     if let (Some(c), Some(k)) = (file.tls_cert, file.tls_key) {
         cfg.tls = Some((c, k));
+    }
+    if let Some(r) = &file.rtc_udp_ports {
+        cfg.media.udp_ports = Some(parse_port_range(r).map_err(anyhow::Error::msg)?);
+    }
+    cfg.media.public_ip = file.public_ip;
+    if let Some(r) = cli.rtc_udp_ports {
+        cfg.media.udp_ports = Some(r);
+    }
+    if let Some(ip) = cli.public_ip {
+        cfg.media.public_ip = Some(ip);
     }
     if let Some(l) = cli.listen {
         cfg.listen = l;
@@ -96,6 +112,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let cfg = settings(cli)?;
     tracing::info!(config = ?cfg, "starting");
+    if cfg.listen.ip().is_unspecified() && cfg.media.public_ip.is_none() {
+        tracing::warn!("listening on an unspecified address without --public-ip: media candidates may not be reachable");
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;

@@ -46,6 +46,7 @@ impl Registry {
         scene: TrtcAppScene,
         drop_timeout: Duration,
         live_linger: Duration,
+        media: &crate::MediaConfig,
     ) -> mpsc::Sender<RoomCommand> {
         let mut rooms = lock(&self.rooms);
         if let Some(tx) = rooms.get(key).filter(|tx| !tx.is_closed()) {
@@ -57,6 +58,7 @@ impl Registry {
             Arc::clone(self),
             drop_timeout,
             live_linger,
+            crate::transport::RoomMedia::new(media.clone()),
         );
         rooms.insert(key.clone(), tx.clone());
         tx

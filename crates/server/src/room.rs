@@ -7,6 +7,7 @@
 
 use crate::auth::Refusal;
 use crate::registry::{Registry, RoomKey};
+use crate::transport::RoomMedia;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 use trtc_protocol::codes::*;
 use trtc_protocol::limits::{MAX_ANCHORS, MAX_AUDIENCE, MAX_CALL_USERS};
-use trtc_protocol::{ServerMessage, TrtcAppScene, TrtcRole};
+use trtc_protocol::{MediaState, ServerMessage, TrtcAppScene, TrtcRole};
 
 /// Leave reasons of onRemoteUserLeaveRoom.
 const LEAVE_EXIT: u8 = 0;
@@ -41,6 +42,8 @@ pub struct Admitted {
     pub token: String,
     /// Visible members other than the caller.
     pub members: Vec<String>,
+    /// The room's SFU.
+    pub media: Arc<RoomMedia>,
 }
 
 /// What connections ask of a room.
@@ -76,6 +79,13 @@ pub enum RoomCommand {
     Heartbeat { user_id: String, conn_id: u64 },
     /// The connection closed without exitRoom: keep the session for resumption until the drop timeout.
     Detach { user_id: String, conn_id: u64 },
+    /// What the member wants to publish; answered with what the rules accept.
+    SetMedia {
+        user_id: String,
+        conn_id: u64,
+        state: MediaState,
+        reply: oneshot::Sender<(i32, String, MediaState)>,
+    },
 }
 
 #[derive(Debug)]
@@ -84,6 +94,8 @@ struct Member {
     outbox: Option<Outbox>,
     last_seen: Instant,
     token: String,
+    /// What the rules let this member publish.
+    media: MediaState,
 }
 
 struct Room {
@@ -98,6 +110,7 @@ struct Room {
     linger: Duration,
     /// Out of the registry; the actor stops.
     dissolved: bool,
+    media: Arc<RoomMedia>,
 }
 
 /// Starts a room's actor; it ends itself (and leaves the registry) when the room dissolves.
@@ -107,6 +120,7 @@ pub fn spawn(
     registry: Arc<Registry>,
     drop_timeout: Duration,
     live_linger: Duration,
+    media: Arc<RoomMedia>,
 ) -> mpsc::Sender<RoomCommand> {
     let (tx, rx) = mpsc::channel(256);
     let room = Room {
@@ -120,6 +134,7 @@ pub fn spawn(
         // A room whose first entry never completes goes away on its own.
         linger: Duration::from_secs(5),
         dissolved: false,
+        media,
     };
     tokio::spawn(room.run(rx));
     tx
@@ -208,6 +223,14 @@ impl Room {
                     }
                 }
             }
+            RoomCommand::SetMedia {
+                user_id,
+                conn_id,
+                state,
+                reply,
+            } => {
+                let _ = reply.send(self.set_media(&user_id, conn_id, state));
+            }
             RoomCommand::Detach { user_id, conn_id } => {
                 if self.is_current(&user_id, conn_id) {
                     if let Some(m) = self.members.get_mut(&user_id) {
@@ -286,6 +309,7 @@ impl Room {
             outbox: Some(outbox),
             last_seen: Instant::now(),
             token: token.clone(),
+            media: MediaState::default(),
         };
         let was_visible = match self.members.insert(user_id.clone(), member) {
             Some(old) => {
@@ -293,6 +317,16 @@ impl Room {
                 // unless the user's visibility changed with the new role.
                 info!(room = %self.key, user = %user_id, "earlier session replaced");
                 self.registry.forget_token(&old.token);
+                self.media.remove_user(&user_id);
+                if old.media.any() {
+                    self.broadcast_except(
+                        &user_id,
+                        ServerMessage::RemoteMediaState {
+                            user_id: user_id.clone(),
+                            state: MediaState::default(),
+                        },
+                    );
+                }
                 if let Some(out) = old.outbox {
                     let _ = out.tx.try_send(ServerMessage::ExitRoom {
                         reason: EXIT_REMOVED,
@@ -321,9 +355,11 @@ impl Room {
             _ => {}
         }
         info!(room = %self.key, user = %user_id, role = role.name(), members = self.members.len(), "entered");
+        self.send_media_states_to(&user_id);
         Ok(Admitted {
             token,
             members: self.visible_members_except(&user_id),
+            media: Arc::clone(&self.media),
         })
     }
 
@@ -338,9 +374,11 @@ impl Room {
         m.outbox = Some(outbox);
         m.last_seen = Instant::now();
         info!(room = %self.key, user = %user_id, "session resumed");
+        self.send_media_states_to(user_id);
         Ok(Admitted {
             token: token.into(),
             members,
+            media: Arc::clone(&self.media),
         })
     }
 
@@ -364,8 +402,24 @@ impl Room {
                 format!("room {} already has {MAX_ANCHORS} anchors", self.key.room),
             );
         }
+        let mut unpublished = false;
         if let Some(m) = self.members.get_mut(user_id) {
             m.role = role;
+            if role == TrtcRole::Audience && m.media.any() {
+                // An anchor turning audience stops publishing at once.
+                m.media = MediaState::default();
+                unpublished = true;
+            }
+        }
+        if unpublished {
+            self.media.set_allowed(user_id, MediaState::default());
+            self.broadcast_except(
+                user_id,
+                ServerMessage::RemoteMediaState {
+                    user_id: user_id.into(),
+                    state: MediaState::default(),
+                },
+            );
         }
         let event = match role {
             TrtcRole::Anchor => ServerMessage::RemoteUserEnterRoom {
@@ -383,6 +437,7 @@ impl Room {
     fn remove(&mut self, user_id: &str, reason: u8) -> Option<Member> {
         let m = self.members.remove(user_id)?;
         self.registry.forget_token(&m.token);
+        self.media.remove_user(user_id);
         if self.visible(m.role) {
             self.broadcast_except(
                 user_id,
@@ -403,6 +458,104 @@ impl Room {
             }
         }
         Some(m)
+    }
+
+    /// Applies the publishing rules (contract §3, reference §5) and tells the others.
+    fn set_media(
+        &mut self,
+        user_id: &str,
+        conn_id: u64,
+        wanted: MediaState,
+    ) -> (i32, String, MediaState) {
+        if !self.is_current(user_id, conn_id) {
+            return (
+                ERR_REFUSED,
+                "not in this room".into(),
+                MediaState::default(),
+            );
+        }
+        let Some(member) = self.members.get(user_id) else {
+            return (
+                ERR_REFUSED,
+                "not in this room".into(),
+                MediaState::default(),
+            );
+        };
+        let old = member.media;
+        let mut accepted = wanted;
+        let mut verdict = (ERR_NULL, "ok".to_string());
+        if self.scene.is_live() && member.role == TrtcRole::Audience && wanted.any() {
+            accepted = MediaState::default();
+            verdict = (
+                WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE,
+                "audience cannot publish; switch to anchor first".into(),
+            );
+        } else if wanted.sub
+            && !old.sub
+            && self
+                .members
+                .iter()
+                .any(|(u, m)| u.as_str() != user_id && m.media.sub)
+        {
+            accepted.sub = false;
+            verdict = (
+                ERR_SCREEN_SHARE_OCCUPIED_BY_OTHER,
+                "another user is already sharing a screen in this room".into(),
+            );
+        }
+        let publishers = self
+            .members
+            .iter()
+            .filter(|(u, m)| u.as_str() != user_id && m.media.any())
+            .count();
+        if accepted.any() && !old.any() && publishers >= MAX_ANCHORS {
+            accepted = MediaState::default();
+            verdict = (
+                ERR_SERVER_CENTER_ROOM_FULL,
+                format!(
+                    "room {} already has {MAX_ANCHORS} publishers",
+                    self.key.room
+                ),
+            );
+        }
+        if let Some(m) = self.members.get_mut(user_id) {
+            m.media = accepted;
+        }
+        self.media.set_allowed(user_id, accepted);
+        if accepted != old {
+            let visible = self
+                .members
+                .get(user_id)
+                .is_some_and(|m| self.visible(m.role));
+            if visible {
+                self.broadcast_except(
+                    user_id,
+                    ServerMessage::RemoteMediaState {
+                        user_id: user_id.into(),
+                        state: accepted,
+                    },
+                );
+            }
+        }
+        (verdict.0, verdict.1, accepted)
+    }
+
+    /// A member who (re)joined learns what everyone else publishes.
+    fn send_media_states_to(&mut self, user_id: &str) {
+        let states: Vec<ServerMessage> = self
+            .members
+            .iter()
+            .filter(|(u, m)| u.as_str() != user_id && m.media.any() && self.visible(m.role))
+            .map(|(u, m)| ServerMessage::RemoteMediaState {
+                user_id: u.clone(),
+                state: m.media,
+            })
+            .collect();
+        if let Some(out) = self.members.get(user_id).and_then(|m| m.outbox.clone()) {
+            for msg in states {
+                let _ = out.tx.try_send(msg);
+            }
+        }
     }
 
     fn drop_silent(&mut self, now: Instant) {

@@ -38,6 +38,18 @@ impl OpusEncoder {
     /// default, audio tuning for music).
     pub fn new(quality: TrtcAudioQuality) -> Result<Self, CodecError> {
         let (rate, ch, bps) = quality.format();
+        Self::with_format(quality, rate, ch, bps)
+    }
+
+    /// An encoder with the quality's tuning for input at `rate` Hz × `ch`, at `bps`: a 48 kHz
+    /// microphone feeds a speech-quality stream without resampling (Opus narrows the coded
+    /// bandwidth to suit the bitrate by itself).
+    pub fn with_format(
+        quality: TrtcAudioQuality,
+        rate: u32,
+        ch: u16,
+        bps: u32,
+    ) -> Result<Self, CodecError> {
         let app = if quality == TrtcAudioQuality::Music {
             opus::Application::Audio
         } else {

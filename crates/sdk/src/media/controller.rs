@@ -1,0 +1,871 @@
+//! The media controller: one task per TrtcCloud that owns local streams, the two peer
+//! connections and the remote decoders, applies TRTC's media API, talks media signalling
+//! through the driver, and raises the media events and statistics.
+
+use super::local::{Encoded, LocalStream};
+use super::remote::{AudioSlot, RemoteStream, Unit, ViewSlot};
+use super::{camera_source, mic_source, AudioSink, SourceChoice, VideoView};
+use crate::transport::{Publisher, RemoteFrame, Subscriber, TransportEvent};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
+use trtc_media::CaptureError;
+use trtc_protocol::codes::*;
+use trtc_protocol::events::{TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
+use trtc_protocol::{ClientMessage, MediaState, ServerMessage, StreamKind, TrtcEvent};
+
+/// How often onStatistics fires.
+const STATS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What the facade and the driver ask of the controller.
+#[derive(Debug)]
+pub(crate) enum MediaCommand {
+    StartLocalPreview(Option<VideoView>),
+    StopLocalPreview,
+    MuteLocalVideo(bool),
+    StartLocalAudio(TrtcAudioQuality),
+    StopLocalAudio,
+    MuteLocalAudio(bool),
+    StartRemoteView(String, StreamKind, Option<VideoView>),
+    StopRemoteView(String, StreamKind),
+    MuteRemoteAudio(String, bool),
+    MuteAllRemoteAudio(bool),
+    SetRemoteAudioSink(String, Option<AudioSink>),
+    SelectScreenTarget(usize),
+    StartScreenCapture(Option<VideoView>),
+    StopScreenCapture,
+    PauseScreenCapture,
+    ResumeScreenCapture,
+    SetVideoEncoderParam(TrtcVideoEncParam),
+    SetSubStreamEncoderParam(TrtcVideoEncParam),
+    /// The driver: the room was entered; media binds towards this address.
+    Entered(IpAddr),
+    /// The driver: the session is over.
+    Left,
+    /// The driver: the session resumed, or the role changed: tell the server our state again.
+    Resync,
+    /// The driver: a media message from the server.
+    Server(ServerMessage),
+    /// The driver: signalling round trip, ms.
+    Rtt(u32),
+}
+
+/// The controller's inbox.
+#[derive(Debug, Clone)]
+pub(crate) struct MediaHandle(pub mpsc::UnboundedSender<MediaCommand>);
+
+impl MediaHandle {
+    pub(crate) fn send(&self, c: MediaCommand) {
+        let _ = self.0.send(c);
+    }
+}
+
+/// Sources chosen for this instance.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sources {
+    pub camera: SourceChoice,
+    pub mic: SourceChoice,
+}
+
+/// Starts the controller on the current runtime.
+pub(crate) fn spawn(
+    sources: Sources,
+    events: mpsc::UnboundedSender<TrtcEvent>,
+    outbox: mpsc::UnboundedSender<ClientMessage>,
+) -> MediaHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let controller = Controller::new(sources, events, outbox);
+    tokio::spawn(controller.run(rx));
+    MediaHandle(tx)
+}
+
+/// Remote streams by user and kind, shared with the transport's delivery callback.
+struct Remotes {
+    streams: HashMap<(String, StreamKind), RemoteStream>,
+    /// Each stream's view slot lives as long as the controller, so a decoder started before
+    /// the view opened still reaches it.
+    views: HashMap<(String, StreamKind), ViewSlot>,
+    open_views: std::collections::HashSet<(String, StreamKind)>,
+    audio_sinks: HashMap<String, AudioSlot>,
+    muted_audio: HashMap<String, bool>,
+    mute_all_audio: bool,
+}
+
+fn lock(m: &Mutex<Remotes>) -> MutexGuard<'_, Remotes> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Controller {
+    sources: Sources,
+    events: mpsc::UnboundedSender<TrtcEvent>,
+    outbox: mpsc::UnboundedSender<ClientMessage>,
+    encoded_tx: mpsc::UnboundedSender<Encoded>,
+    transport_tx: mpsc::UnboundedSender<TransportEvent>,
+    keyframe_tx: mpsc::UnboundedSender<(String, StreamKind)>,
+    camera: Option<LocalStream>,
+    camera_view: Option<VideoView>,
+    camera_muted: bool,
+    mic: Option<LocalStream>,
+    mic_muted: bool,
+    screen: Option<LocalStream>,
+    screen_paused: bool,
+    screen_target: usize,
+    video_param: TrtcVideoEncParam,
+    sub_param: TrtcVideoEncParam,
+    in_room: Option<IpAddr>,
+    last_sent: Option<MediaState>,
+    accepted: MediaState,
+    publisher: Option<Publisher>,
+    subscriber: Option<Subscriber>,
+    remotes: Arc<Mutex<Remotes>>,
+    remote_states: HashMap<String, MediaState>,
+    first_sent: [bool; 3],
+    rtt_ms: Arc<AtomicU32>,
+    last_bytes: HashMap<(String, StreamKind), u64>,
+    last_frames: HashMap<(String, StreamKind), u64>,
+    last_local: HashMap<StreamKind, (u64, u64)>,
+}
+
+fn kind_index(kind: StreamKind) -> usize {
+    match kind {
+        StreamKind::Audio => 0,
+        StreamKind::Big => 1,
+        StreamKind::Sub => 2,
+    }
+}
+
+impl Controller {
+    fn new(
+        sources: Sources,
+        events: mpsc::UnboundedSender<TrtcEvent>,
+        outbox: mpsc::UnboundedSender<ClientMessage>,
+    ) -> Self {
+        let (encoded_tx, _) = mpsc::unbounded_channel();
+        let (transport_tx, _) = mpsc::unbounded_channel();
+        let (keyframe_tx, _) = mpsc::unbounded_channel();
+        Controller {
+            sources,
+            events,
+            outbox,
+            encoded_tx,
+            transport_tx,
+            keyframe_tx,
+            camera: None,
+            camera_view: None,
+            camera_muted: false,
+            mic: None,
+            mic_muted: false,
+            screen: None,
+            screen_paused: false,
+            screen_target: 0,
+            video_param: TrtcVideoEncParam::default(),
+            sub_param: TrtcVideoEncParam {
+                video_resolution: trtc_media::params::TrtcVideoResolution::R1280x720,
+                video_fps: 10,
+                video_bitrate: 1600,
+                ..TrtcVideoEncParam::default()
+            },
+            in_room: None,
+            last_sent: None,
+            accepted: MediaState::default(),
+            publisher: None,
+            subscriber: None,
+            remotes: Arc::new(Mutex::new(Remotes {
+                streams: HashMap::new(),
+                views: HashMap::new(),
+                open_views: Default::default(),
+                audio_sinks: HashMap::new(),
+                muted_audio: HashMap::new(),
+                mute_all_audio: false,
+            })),
+            remote_states: HashMap::new(),
+            first_sent: [false; 3],
+            rtt_ms: Arc::default(),
+            last_bytes: HashMap::new(),
+            last_frames: HashMap::new(),
+            last_local: HashMap::new(),
+        }
+    }
+
+    fn emit(&self, e: TrtcEvent) {
+        let _ = self.events.send(e);
+    }
+
+    fn error(&self, code: i32, msg: impl Into<String>) {
+        self.emit(TrtcEvent::Error {
+            err_code: code,
+            err_msg: msg.into(),
+        });
+    }
+
+    fn warning(&self, code: i32, msg: impl Into<String>) {
+        self.emit(TrtcEvent::Warning {
+            warning_code: code,
+            warning_msg: msg.into(),
+        });
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
+        let (encoded_tx, mut encoded) = mpsc::unbounded_channel();
+        let (transport_tx, mut transport) = mpsc::unbounded_channel();
+        let (keyframe_tx, mut keyframes) = mpsc::unbounded_channel();
+        self.encoded_tx = encoded_tx;
+        self.transport_tx = transport_tx;
+        self.keyframe_tx = keyframe_tx;
+        // The first report covers a full interval.
+        let mut stats =
+            tokio::time::interval_at(tokio::time::Instant::now() + STATS_INTERVAL, STATS_INTERVAL);
+        stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(c) => self.handle(c).await,
+                    None => break,
+                },
+                Some(e) = encoded.recv() => self.send_encoded(e).await,
+                Some(t) = transport.recv() => self.transport_event(t),
+                Some((user, kind)) = keyframes.recv() => {
+                    if let Some(s) = &self.subscriber {
+                        s.request_keyframe(&user, kind).await;
+                    }
+                }
+                _ = stats.tick(), if self.in_room.is_some() => self.statistics(),
+            }
+        }
+        self.leave().await;
+    }
+
+    async fn handle(&mut self, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::StartLocalPreview(view) => self.start_camera(view),
+            MediaCommand::StopLocalPreview => {
+                self.camera = None;
+                self.camera_view = None;
+            }
+            MediaCommand::MuteLocalVideo(m) => {
+                self.camera_muted = m;
+                if let Some(c) = &self.camera {
+                    c.control.muted.store(m, Ordering::Relaxed);
+                    c.control.keyframe.store(true, Ordering::Relaxed);
+                }
+            }
+            MediaCommand::StartLocalAudio(q) => self.start_mic(q),
+            MediaCommand::StopLocalAudio => self.mic = None,
+            MediaCommand::MuteLocalAudio(m) => {
+                self.mic_muted = m;
+                if let Some(c) = &self.mic {
+                    c.control.muted.store(m, Ordering::Relaxed);
+                }
+            }
+            MediaCommand::StartRemoteView(user, kind, view) => {
+                self.start_remote_view(user, kind, view).await
+            }
+            MediaCommand::StopRemoteView(user, kind) => {
+                let mut r = lock(&self.remotes);
+                r.open_views.remove(&(user.clone(), kind));
+                if let Some(slot) = r.views.get(&(user.clone(), kind)) {
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+                if let Some(s) = r.streams.get(&(user, kind)) {
+                    s.active.store(false, Ordering::Relaxed);
+                }
+            }
+            MediaCommand::MuteRemoteAudio(user, mute) => {
+                let mut r = lock(&self.remotes);
+                r.muted_audio.insert(user.clone(), mute);
+                let all = r.mute_all_audio;
+                if let Some(s) = r.streams.get(&(user, StreamKind::Audio)) {
+                    s.active.store(!(mute || all), Ordering::Relaxed);
+                }
+            }
+            MediaCommand::MuteAllRemoteAudio(mute) => {
+                let mut r = lock(&self.remotes);
+                r.mute_all_audio = mute;
+                let muted = r.muted_audio.clone();
+                for ((user, kind), s) in &r.streams {
+                    if *kind == StreamKind::Audio {
+                        let m = mute || muted.get(user).copied().unwrap_or(false);
+                        s.active.store(!m, Ordering::Relaxed);
+                    }
+                }
+            }
+            MediaCommand::SetRemoteAudioSink(user, sink) => {
+                let mut r = lock(&self.remotes);
+                let slot = r.audio_sinks.entry(user).or_default();
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+            }
+            MediaCommand::SelectScreenTarget(id) => self.screen_target = id,
+            MediaCommand::StartScreenCapture(view) => self.start_screen(view),
+            MediaCommand::StopScreenCapture => {
+                if self.screen.take().is_some() {
+                    self.emit(TrtcEvent::ScreenCaptureStopped { reason: 0 });
+                }
+            }
+            MediaCommand::PauseScreenCapture => {
+                if let Some(s) = &self.screen {
+                    s.control.muted.store(true, Ordering::Relaxed);
+                    self.screen_paused = true;
+                    self.emit(TrtcEvent::ScreenCapturePaused { reason: 0 });
+                }
+            }
+            MediaCommand::ResumeScreenCapture => {
+                if let Some(s) = &self.screen {
+                    s.control.muted.store(false, Ordering::Relaxed);
+                    s.control.keyframe.store(true, Ordering::Relaxed);
+                    self.screen_paused = false;
+                    self.emit(TrtcEvent::ScreenCaptureResumed { reason: 0 });
+                }
+            }
+            MediaCommand::SetVideoEncoderParam(p) => {
+                self.video_param = p;
+                if self.camera.is_some() {
+                    let view = self.camera_view.clone();
+                    self.camera = None;
+                    self.start_camera(view);
+                }
+            }
+            MediaCommand::SetSubStreamEncoderParam(p) => self.sub_param = p,
+            MediaCommand::Entered(ip) => {
+                self.in_room = Some(ip);
+                self.last_sent = None;
+            }
+            MediaCommand::Left => {
+                self.leave().await;
+                return;
+            }
+            MediaCommand::Resync => self.last_sent = None,
+            MediaCommand::Server(msg) => self.server(msg).await,
+            MediaCommand::Rtt(ms) => self.rtt_ms.store(ms, Ordering::Relaxed),
+        }
+        self.sync_state();
+    }
+
+    fn desired(&self) -> MediaState {
+        MediaState {
+            audio: self.mic.is_some() && !self.mic_muted,
+            video: self.camera.is_some() && !self.camera_muted,
+            sub: self.screen.is_some() && !self.screen_paused,
+        }
+    }
+
+    /// Tells the server what we publish, when that changed since we last said.
+    fn sync_state(&mut self) {
+        if self.in_room.is_none() {
+            return;
+        }
+        let want = self.desired();
+        if self.last_sent != Some(want) {
+            self.last_sent = Some(want);
+            let _ = self.outbox.send(ClientMessage::MediaState(want));
+        }
+    }
+
+    fn capture_failed(&self, e: &CaptureError, code: i32, empty_warning: i32, what: &str) {
+        if matches!(e, CaptureError::NoDevice(_)) && empty_warning != 0 {
+            self.warning(empty_warning, format!("no {what} found"));
+        }
+        self.error(code, format!("{what} could not start: {e}"));
+    }
+
+    fn start_camera(&mut self, view: Option<VideoView>) {
+        if self.camera.is_some() {
+            return;
+        }
+        let (w, h) = self.video_param.encoded_size();
+        let Some(source) = camera_source(self.sources.camera, w, h, self.video_param.video_fps)
+        else {
+            let e = CaptureError::NoDevice("camera source is none".into());
+            self.capture_failed(
+                &e,
+                ERR_CAMERA_START_FAIL,
+                WARNING_CAMERA_DEVICE_EMPTY,
+                "camera",
+            );
+            return;
+        };
+        let events = self.events.clone();
+        let first = Box::new(move |width, height| {
+            let _ = events.send(TrtcEvent::FirstVideoFrame {
+                user_id: String::new(),
+                stream_type: 0,
+                width,
+                height,
+            });
+        });
+        match LocalStream::video(
+            StreamKind::Big,
+            source,
+            self.video_param,
+            view.clone(),
+            self.encoded_tx.clone(),
+            first,
+        ) {
+            Ok(s) => {
+                s.control.muted.store(self.camera_muted, Ordering::Relaxed);
+                self.camera = Some(s);
+                self.camera_view = view;
+                self.first_sent[kind_index(StreamKind::Big)] = false;
+                self.emit(TrtcEvent::CameraDidReady);
+            }
+            Err(e) => self.capture_failed(
+                &e,
+                ERR_CAMERA_START_FAIL,
+                WARNING_CAMERA_DEVICE_EMPTY,
+                "camera",
+            ),
+        }
+    }
+
+    fn start_mic(&mut self, quality: TrtcAudioQuality) {
+        if self.mic.is_some() {
+            return;
+        }
+        let Some(source) = mic_source(self.sources.mic) else {
+            let e = CaptureError::NoDevice("microphone source is none".into());
+            self.capture_failed(
+                &e,
+                ERR_MIC_START_FAIL,
+                WARNING_MICROPHONE_DEVICE_EMPTY,
+                "microphone",
+            );
+            return;
+        };
+        match LocalStream::audio(source, quality, self.encoded_tx.clone(), Box::new(|| {})) {
+            Ok(s) => {
+                s.control.muted.store(self.mic_muted, Ordering::Relaxed);
+                self.mic = Some(s);
+                self.first_sent[kind_index(StreamKind::Audio)] = false;
+                self.emit(TrtcEvent::MicDidReady);
+            }
+            Err(e) => self.capture_failed(
+                &e,
+                ERR_MIC_START_FAIL,
+                WARNING_MICROPHONE_DEVICE_EMPTY,
+                "microphone",
+            ),
+        }
+    }
+
+    fn start_screen(&mut self, view: Option<VideoView>) {
+        if self.screen.is_some() {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        let source: Box<dyn trtc_media::VideoSource> =
+            Box::new(trtc_media::screen::ScreenCapture::new(
+                None,
+                self.screen_target,
+                self.sub_param.video_fps,
+            ));
+        let events = self.events.clone();
+        let first = Box::new(move |width, height| {
+            let _ = events.send(TrtcEvent::FirstVideoFrame {
+                user_id: String::new(),
+                stream_type: 2,
+                width,
+                height,
+            });
+        });
+        match LocalStream::video(
+            StreamKind::Sub,
+            source,
+            self.sub_param,
+            view,
+            self.encoded_tx.clone(),
+            first,
+        ) {
+            Ok(s) => {
+                self.screen = Some(s);
+                self.screen_paused = false;
+                self.first_sent[kind_index(StreamKind::Sub)] = false;
+                self.emit(TrtcEvent::ScreenCaptureStarted);
+            }
+            Err(e) => self.error(
+                ERR_SCREEN_CAPTURE_START_FAIL,
+                format!("screen capture could not start: {e}"),
+            ),
+        }
+    }
+
+    fn local(&self, kind: StreamKind) -> Option<&LocalStream> {
+        match kind {
+            StreamKind::Audio => self.mic.as_ref(),
+            StreamKind::Big => self.camera.as_ref(),
+            StreamKind::Sub => self.screen.as_ref(),
+        }
+    }
+
+    async fn send_encoded(&mut self, e: Encoded) {
+        if !e.kind.in_state(&self.accepted) {
+            return;
+        }
+        let Some(p) = &self.publisher else { return };
+        p.send(e.kind, &e.data, e.capture_us).await;
+        let i = kind_index(e.kind);
+        if !self.first_sent[i] {
+            self.first_sent[i] = true;
+            self.emit(match e.kind {
+                StreamKind::Audio => TrtcEvent::SendFirstLocalAudioFrame,
+                k => TrtcEvent::SendFirstLocalVideoFrame {
+                    stream_type: k.stream_type(),
+                },
+            });
+        }
+    }
+
+    fn transport_event(&mut self, t: TransportEvent) {
+        match t {
+            TransportEvent::KeyframeRequested(kind) => {
+                if let Some(s) = self.local(kind) {
+                    s.control.keyframe.store(true, Ordering::Relaxed);
+                }
+            }
+            TransportEvent::Failed { publisher } => {
+                self.warning(
+                    ERR_FAILED.abs(),
+                    format!(
+                        "{} media connection failed",
+                        if publisher { "publishing" } else { "receiving" }
+                    ),
+                );
+            }
+        }
+    }
+
+    async fn server(&mut self, msg: ServerMessage) {
+        match msg {
+            ServerMessage::MediaStateResult {
+                code,
+                message,
+                accepted,
+            } => {
+                self.accepted = accepted;
+                match code {
+                    ERR_NULL => {}
+                    WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE => self.warning(code, message),
+                    ERR_SCREEN_SHARE_OCCUPIED_BY_OTHER => {
+                        self.error(code, message);
+                        if self.screen.take().is_some() {
+                            self.emit(TrtcEvent::ScreenCaptureStopped { reason: 0 });
+                        }
+                    }
+                    _ => self.error(code, message),
+                }
+                if accepted.any() && self.publisher.is_none() {
+                    self.connect_publisher().await;
+                }
+                for kind in StreamKind::ALL {
+                    if kind.in_state(&accepted) {
+                        if let Some(s) = self.local(kind) {
+                            s.control.keyframe.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            ServerMessage::PublishAnswer { sdp } => {
+                if let Some(p) = self.publisher.as_mut() {
+                    if let Err(e) = p.apply_answer(sdp).await {
+                        self.error(ERR_FAILED, format!("publishing failed: {e}"));
+                    }
+                }
+            }
+            ServerMessage::SubscribeOffer { sdp } => self.subscribe_offer(sdp).await,
+            ServerMessage::RemoteMediaState { user_id, state } => self.remote_state(user_id, state),
+            ServerMessage::RemoteUserLeaveRoom { user_id, .. } => {
+                self.remote_states.remove(&user_id);
+                lock(&self.remotes)
+                    .streams
+                    .retain(|(u, _), _| *u != user_id);
+            }
+            _ => {}
+        }
+    }
+
+    async fn connect_publisher(&mut self) {
+        let Some(ip) = self.in_room else { return };
+        match Publisher::connect(ip, self.transport_tx.clone()).await {
+            Ok((p, sdp)) => {
+                self.publisher = Some(p);
+                let _ = self.outbox.send(ClientMessage::PublishOffer { sdp });
+            }
+            Err(e) => self.error(ERR_FAILED, format!("publishing failed: {e}")),
+        }
+    }
+
+    async fn subscribe_offer(&mut self, sdp: String) {
+        let Some(ip) = self.in_room else { return };
+        if self.subscriber.is_none() {
+            let remotes = Arc::clone(&self.remotes);
+            let events = self.events.clone();
+            let keyframes = self.keyframe_tx.clone();
+            let deliver = Arc::new(move |f: RemoteFrame| deliver(&remotes, &events, &keyframes, f));
+            self.subscriber = Some(Subscriber::new(ip, deliver, self.transport_tx.clone()));
+        }
+        let Some(sub) = self.subscriber.as_mut() else {
+            return;
+        };
+        match sub.handle_offer(sdp).await {
+            Ok(answer) => {
+                let _ = self
+                    .outbox
+                    .send(ClientMessage::SubscribeAnswer { sdp: answer });
+            }
+            Err(e) => self.error(ERR_FAILED, format!("receiving media failed: {e}")),
+        }
+    }
+
+    fn remote_state(&mut self, user_id: String, state: MediaState) {
+        let old = self
+            .remote_states
+            .insert(user_id.clone(), state)
+            .unwrap_or_default();
+        if old.video != state.video {
+            self.emit(TrtcEvent::UserVideoAvailable {
+                user_id: user_id.clone(),
+                available: state.video,
+            });
+        }
+        if old.sub != state.sub {
+            self.emit(TrtcEvent::UserSubStreamAvailable {
+                user_id: user_id.clone(),
+                available: state.sub,
+            });
+        }
+        if old.audio != state.audio {
+            self.emit(TrtcEvent::UserAudioAvailable {
+                user_id,
+                available: state.audio,
+            });
+        }
+    }
+
+    async fn start_remote_view(&mut self, user: String, kind: StreamKind, view: Option<VideoView>) {
+        if !kind.is_video() {
+            return;
+        }
+        {
+            let mut r = lock(&self.remotes);
+            let slot = r.views.entry((user.clone(), kind)).or_default();
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = view;
+            r.open_views.insert((user.clone(), kind));
+            if let Some(s) = r.streams.get(&(user.clone(), kind)) {
+                s.active.store(true, Ordering::Relaxed);
+            }
+        }
+        if let Some(s) = &self.subscriber {
+            s.request_keyframe(&user, kind).await;
+        }
+    }
+
+    fn statistics(&mut self) {
+        let secs = STATS_INTERVAL.as_secs_f64();
+        let mut local = Vec::new();
+        let mut sent_total = 0;
+        for kind in [StreamKind::Big, StreamKind::Sub] {
+            let Some(c) = self.local(kind).map(|s| Arc::clone(&s.control)) else {
+                continue;
+            };
+            let (frames, bytes) = (
+                c.frames.load(Ordering::Relaxed),
+                c.bytes.load(Ordering::Relaxed),
+            );
+            let (pf, pb) = self
+                .last_local
+                .insert(kind, (frames, bytes))
+                .unwrap_or((frames, bytes));
+            let audio = if kind == StreamKind::Big {
+                self.mic.as_ref()
+            } else {
+                None
+            };
+            local.push(TrtcLocalStatistics {
+                stream_type: kind.stream_type(),
+                width: c.width.load(Ordering::Relaxed),
+                height: c.height.load(Ordering::Relaxed),
+                frame_rate: (frames.saturating_sub(pf) as f64 / secs).round() as u32,
+                video_bitrate: (bytes.saturating_sub(pb) as f64 * 8.0 / secs / 1000.0).round()
+                    as u32,
+                audio_sample_rate: if audio.is_some() { 48_000 } else { 0 },
+                audio_bitrate: audio.map_or(0, |a| {
+                    (a.control.bitrate_bps.load(Ordering::Relaxed) / 1000) as u32
+                }),
+            });
+        }
+        if let Some(p) = &self.publisher {
+            sent_total = StreamKind::ALL.iter().map(|k| p.bytes_sent(*k)).sum();
+            // Share the congestion estimate: audio first, the screen before the camera.
+            let mut left = p.target_bps.load(Ordering::Relaxed).saturating_sub(64_000);
+            for kind in [StreamKind::Sub, StreamKind::Big] {
+                if let Some(s) = self.local(kind) {
+                    let want = s.control.bitrate_bps.load(Ordering::Relaxed).max(1);
+                    let share = if kind == StreamKind::Sub && self.camera.is_some() {
+                        left * 6 / 10
+                    } else {
+                        left
+                    };
+                    s.control
+                        .estimate_bps
+                        .store(share.max(1), Ordering::Relaxed);
+                    left = left.saturating_sub(share.min(want));
+                }
+            }
+        }
+        let mut remote = Vec::new();
+        let mut received_total = 0;
+        let (mut lost_total, mut packets_total) = (0u64, 0u64);
+        let counters = self
+            .subscriber
+            .as_ref()
+            .map(|s| s.counters())
+            .unwrap_or_default();
+        {
+            let r = lock(&self.remotes);
+            for ((user, kind), c) in &counters {
+                received_total += c.bytes;
+                lost_total += c.lost;
+                packets_total += c.packets + c.lost;
+                let prev = self
+                    .last_bytes
+                    .insert((user.clone(), *kind), c.bytes)
+                    .unwrap_or(c.bytes);
+                let kbps =
+                    (c.bytes.saturating_sub(prev) as f64 * 8.0 / secs / 1000.0).round() as u32;
+                let loss = (c.lost * 100).checked_div(c.packets + c.lost).unwrap_or(0) as u32;
+                let Some(stream) = r.streams.get(&(user.clone(), *kind)) else {
+                    continue;
+                };
+                let st = &stream.stats;
+                let frames = st.frames.load(Ordering::Relaxed);
+                let prev_frames = self
+                    .last_frames
+                    .insert((user.clone(), *kind), frames)
+                    .unwrap_or(frames);
+                let frame_rate = (frames.saturating_sub(prev_frames) as f64 / secs).round() as u32;
+                if kind.is_video() {
+                    remote.push(TrtcRemoteStatistics {
+                        user_id: user.clone(),
+                        stream_type: kind.stream_type(),
+                        width: st.width.load(Ordering::Relaxed),
+                        height: st.height.load(Ordering::Relaxed),
+                        frame_rate,
+                        video_bitrate: kbps,
+                        video_packet_loss: loss,
+                        point2_point_delay: st.take_mean_delay_ms(),
+                        decoded_frames: st.frames.load(Ordering::Relaxed),
+                        ..Default::default()
+                    });
+                } else {
+                    remote.push(TrtcRemoteStatistics {
+                        user_id: user.clone(),
+                        stream_type: 0,
+                        audio_bitrate: kbps,
+                        audio_packet_loss: loss,
+                        point2_point_delay: st.take_mean_delay_ms(),
+                        decoded_frames: st.frames.load(Ordering::Relaxed),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        remote.sort_by(|a, b| (&a.user_id, a.stream_type).cmp(&(&b.user_id, b.stream_type)));
+        let down_loss = (lost_total * 100).checked_div(packets_total).unwrap_or(0) as u32;
+        self.emit(TrtcEvent::Statistics(TrtcStatistics {
+            rtt: self.rtt_ms.load(Ordering::Relaxed),
+            up_loss: 0,
+            down_loss,
+            sent_bytes: sent_total,
+            received_bytes: received_total,
+            local_statistics_array: local,
+            remote_statistics_array: remote,
+        }));
+    }
+
+    async fn leave(&mut self) {
+        self.in_room = None;
+        self.camera = None;
+        self.camera_view = None;
+        self.mic = None;
+        if self.screen.take().is_some() {
+            self.emit(TrtcEvent::ScreenCaptureStopped { reason: 0 });
+        }
+        if let Some(p) = self.publisher.take() {
+            p.close().await;
+        }
+        if let Some(mut s) = self.subscriber.take() {
+            s.close().await;
+        }
+        {
+            let mut r = lock(&self.remotes);
+            r.streams.clear();
+            r.views.clear();
+            r.open_views.clear();
+        }
+        self.remote_states.clear();
+        self.accepted = MediaState::default();
+        self.last_sent = None;
+        self.last_bytes.clear();
+        self.last_frames.clear();
+        self.last_local.clear();
+    }
+}
+
+/// Routes a remote frame to its decoder, creating the decoder on the stream's first frame.
+fn deliver(
+    remotes: &Arc<Mutex<Remotes>>,
+    events: &mpsc::UnboundedSender<TrtcEvent>,
+    keyframes: &mpsc::UnboundedSender<(String, StreamKind)>,
+    f: RemoteFrame,
+) {
+    let mut r = lock(remotes);
+    let key = (f.user_id.clone(), f.kind);
+    if !r.streams.contains_key(&key) {
+        let stream = if f.kind.is_video() {
+            let active = r.open_views.contains(&key);
+            let view = r.views.entry(key.clone()).or_default().clone();
+            let (kf, user, kind) = (keyframes.clone(), f.user_id.clone(), f.kind);
+            let ev = events.clone();
+            let user2 = f.user_id.clone();
+            let s = RemoteStream::video(
+                view,
+                Box::new(move || {
+                    let _ = kf.send((user.clone(), kind));
+                }),
+                Box::new(move |width, height| {
+                    let _ = ev.send(TrtcEvent::FirstVideoFrame {
+                        user_id: user2,
+                        stream_type: kind.stream_type(),
+                        width,
+                        height,
+                    });
+                }),
+            );
+            s.active.store(active, Ordering::Relaxed);
+            s
+        } else {
+            let sink = r.audio_sinks.entry(f.user_id.clone()).or_default().clone();
+            let ev = events.clone();
+            let user = f.user_id.clone();
+            let s = RemoteStream::audio(
+                sink,
+                Box::new(move || {
+                    let _ = ev.send(TrtcEvent::FirstAudioFrame { user_id: user });
+                }),
+            );
+            let muted = r.mute_all_audio || r.muted_audio.get(&f.user_id).copied().unwrap_or(false);
+            s.active.store(!muted, Ordering::Relaxed);
+            s
+        };
+        r.streams.insert(key.clone(), stream);
+    }
+    if let Some(s) = r.streams.get(&key) {
+        s.push(Unit {
+            data: f.data,
+            rtp_timestamp: f.rtp_timestamp,
+            keyframe: f.keyframe,
+        });
+    }
+}

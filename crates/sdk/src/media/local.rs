@@ -1,0 +1,268 @@
+//! Local streams: a capture source feeding an encoder thread. Encoding never runs on the async
+//! runtime; encoded frames go to the controller task, which hands them to the transport.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use trtc_media::codec::h264::{ContentHint, H264Config, H264Encoder};
+use trtc_media::codec::opus::{frame_samples, OpusEncoder};
+use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
+use trtc_media::sink::{frame_channel, FrameSink};
+use trtc_media::{AudioFrame, AudioSource, CaptureError, VideoFrame, VideoSource};
+use trtc_protocol::StreamKind;
+
+/// Captured frames waiting for the encoder; more means the encoder is behind, so drop.
+const CAPTURE_QUEUE: usize = 2;
+/// The encoder follows the congestion estimate no more often than this (each change costs a
+/// keyframe with OpenH264).
+const RATE_STEP: Duration = Duration::from_secs(2);
+
+/// One encoded frame on its way to the transport.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    pub kind: StreamKind,
+    pub data: Vec<u8>,
+    pub capture_us: u64,
+}
+
+/// Counters and switches shared between the controller and an encoder thread.
+#[derive(Debug, Default)]
+pub(crate) struct StreamControl {
+    pub stop: AtomicBool,
+    pub muted: AtomicBool,
+    pub keyframe: AtomicBool,
+    /// The congestion controller's share for this stream, bps (0: none yet).
+    pub estimate_bps: AtomicU64,
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    pub width: AtomicU32,
+    pub height: AtomicU32,
+    pub bitrate_bps: AtomicU64,
+}
+
+/// A running local stream: its source and encoder thread.
+pub(crate) struct LocalStream {
+    source: Option<Box<dyn VideoSource>>,
+    audio_source: Option<Box<dyn AudioSource>>,
+    thread: Option<JoinHandle<()>>,
+    pub control: Arc<StreamControl>,
+}
+
+impl std::fmt::Debug for LocalStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStream").finish_non_exhaustive()
+    }
+}
+
+impl LocalStream {
+    /// Starts `source` and an encoder thread for video `kind`. `preview` gets every captured
+    /// frame (the local view); `first_frame` is called once with the first frame's size.
+    pub(crate) fn video(
+        kind: StreamKind,
+        mut source: Box<dyn VideoSource>,
+        param: TrtcVideoEncParam,
+        preview: Option<FrameSink<VideoFrame>>,
+        out: mpsc::UnboundedSender<Encoded>,
+        first_frame: Box<dyn FnOnce(u32, u32) + Send>,
+    ) -> Result<LocalStream, CaptureError> {
+        let (sink, frames) = frame_channel::<VideoFrame>(CAPTURE_QUEUE);
+        source.start(sink)?;
+        let control = Arc::new(StreamControl::default());
+        let ctl = Arc::clone(&control);
+        let content = if kind == StreamKind::Sub {
+            ContentHint::Screen
+        } else {
+            ContentHint::Camera
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("encode-{}", kind.track_id()))
+            .spawn(move || {
+                let config = H264Config::from_trtc(&param, content);
+                let ceiling = config.bitrate_bps;
+                let floor = param.min_kbps() * 1000;
+                let Ok(mut encoder) = H264Encoder::new(config) else {
+                    tracing::error!("H.264 encoder could not be created");
+                    return;
+                };
+                ctl.bitrate_bps.store(u64::from(ceiling), Ordering::Relaxed);
+                let mut first_frame = Some(first_frame);
+                let mut last_rate_change = Instant::now();
+                while !ctl.stop.load(Ordering::Relaxed) {
+                    let frame = match frames.recv_timeout(Duration::from_millis(100)) {
+                        Ok(f) => f,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    if let Some(first) = first_frame.take() {
+                        first(frame.width as u32, frame.height as u32);
+                    }
+                    ctl.width.store(frame.width as u32, Ordering::Relaxed);
+                    ctl.height.store(frame.height as u32, Ordering::Relaxed);
+                    if let Some(p) = &preview {
+                        let _ = p.push(frame.clone());
+                    }
+                    if ctl.muted.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let estimate = ctl.estimate_bps.load(Ordering::Relaxed);
+                    if estimate > 0 && last_rate_change.elapsed() >= RATE_STEP {
+                        let target = (estimate as u32).clamp(floor.min(ceiling), ceiling);
+                        encoder.set_bitrate(target);
+                        ctl.bitrate_bps
+                            .store(u64::from(encoder.config().bitrate_bps), Ordering::Relaxed);
+                        last_rate_change = Instant::now();
+                    }
+                    if ctl.keyframe.swap(false, Ordering::Relaxed) {
+                        encoder.request_keyframe();
+                    }
+                    match encoder.encode(&frame) {
+                        Ok(Some(au)) => {
+                            ctl.frames.fetch_add(1, Ordering::Relaxed);
+                            ctl.bytes.fetch_add(au.data.len() as u64, Ordering::Relaxed);
+                            if out
+                                .send(Encoded {
+                                    kind,
+                                    data: au.data,
+                                    capture_us: au.capture_time_us,
+                                })
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "encode failed"),
+                    }
+                }
+            })
+            .map_err(|e| CaptureError::OpenFailed(format!("encoder thread: {e}")))?;
+        Ok(LocalStream {
+            source: Some(source),
+            audio_source: None,
+            thread: Some(thread),
+            control,
+        })
+    }
+
+    /// Starts `source` and an Opus encoder thread. The source's 10 ms frames are joined into
+    /// Opus's 20 ms; the encoder takes the source's rate and channels with the quality's bitrate.
+    pub(crate) fn audio(
+        mut source: Box<dyn AudioSource>,
+        quality: TrtcAudioQuality,
+        out: mpsc::UnboundedSender<Encoded>,
+        first_frame: Box<dyn FnOnce() + Send>,
+    ) -> Result<LocalStream, CaptureError> {
+        let (sink, frames) = frame_channel::<AudioFrame>(50);
+        source.start(sink)?;
+        let control = Arc::new(StreamControl::default());
+        let ctl = Arc::clone(&control);
+        let thread = std::thread::Builder::new()
+            .name("encode-audio".into())
+            .spawn(move || {
+                let mut first_frame = Some(first_frame);
+                let mut encoder: Option<OpusEncoder> = None;
+                let mut pending: Vec<i16> = Vec::new();
+                let mut pending_start_us = 0u64;
+                while !ctl.stop.load(Ordering::Relaxed) {
+                    let frame = match frames.recv_timeout(Duration::from_millis(100)) {
+                        Ok(f) => f,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    if let Some(first) = first_frame.take() {
+                        first();
+                    }
+                    if encoder
+                        .as_ref()
+                        .is_none_or(|e| e.format() != (frame.sample_rate, frame.channels))
+                    {
+                        let bps = quality.format().2;
+                        match OpusEncoder::with_format(
+                            quality,
+                            frame.sample_rate,
+                            frame.channels,
+                            bps,
+                        ) {
+                            Ok(e) => encoder = Some(e),
+                            Err(e) => {
+                                tracing::error!(error = %e, "Opus encoder could not be created");
+                                return;
+                            }
+                        }
+                        ctl.bitrate_bps.store(u64::from(bps), Ordering::Relaxed);
+                        pending.clear();
+                    }
+                    let Some(enc) = encoder.as_mut() else {
+                        continue;
+                    };
+                    if pending.is_empty() {
+                        pending_start_us = frame.capture_time_us;
+                    }
+                    pending.extend_from_slice(&frame.samples);
+                    let (rate, channels) = enc.format();
+                    let per = frame_samples(rate) * usize::from(channels);
+                    while pending.len() >= per {
+                        let samples: Vec<i16> = pending.drain(..per).collect();
+                        let capture_us = pending_start_us;
+                        pending_start_us += 20_000;
+                        if ctl.muted.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        let chunk = AudioFrame {
+                            sample_rate: rate,
+                            channels,
+                            samples,
+                            capture_time_us: capture_us,
+                        };
+                        match enc.encode(&chunk) {
+                            Ok(packet) => {
+                                ctl.frames.fetch_add(1, Ordering::Relaxed);
+                                ctl.bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+                                if out
+                                    .send(Encoded {
+                                        kind: StreamKind::Audio,
+                                        data: packet,
+                                        capture_us,
+                                    })
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "audio encode failed"),
+                        }
+                    }
+                }
+            })
+            .map_err(|e| CaptureError::OpenFailed(format!("encoder thread: {e}")))?;
+        Ok(LocalStream {
+            source: None,
+            audio_source: Some(source),
+            thread: Some(thread),
+            control,
+        })
+    }
+
+    /// Stops capture and encoding; returns once both threads have ended.
+    pub(crate) fn stop(&mut self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+        if let Some(mut s) = self.source.take() {
+            s.stop();
+        }
+        if let Some(mut s) = self.audio_source.take() {
+            s.stop();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LocalStream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,248 @@
+//! Remote streams: one decoder thread per stream, fed access units by the transport, handing
+//! pictures to the view and samples to the audio sink.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use trtc_media::codec::h264::H264Decoder;
+use trtc_media::codec::opus::OpusDecoder;
+use trtc_media::frame::now_us;
+use trtc_media::sink::FrameSink;
+use trtc_media::{AudioFrame, VideoFrame};
+use trtc_protocol::rtp::{capture_age_ms, AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE};
+
+/// Access units waiting for a decoder; a decoder this far behind drops and resynchronises.
+const DECODE_QUEUE: usize = 64;
+/// Keyframe requests from one decoder are at least this far apart.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+
+/// An access unit for a decoder.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub data: Vec<u8>,
+    pub rtp_timestamp: u32,
+    pub keyframe: bool,
+}
+
+/// What a receiver reports; read by the statistics timer.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiveStats {
+    pub frames: AtomicU64,
+    pub width: AtomicU32,
+    pub height: AtomicU32,
+    /// Sum and count of capture-to-decode delays since the last statistics read.
+    pub delay_sum_ms: AtomicU64,
+    pub delay_count: AtomicU64,
+    pub last_delay_ms: AtomicU32,
+}
+
+impl ReceiveStats {
+    fn note_delay(&self, ms: i64) {
+        let ms = ms.max(0) as u64;
+        self.delay_sum_ms.fetch_add(ms, Ordering::Relaxed);
+        self.delay_count.fetch_add(1, Ordering::Relaxed);
+        self.last_delay_ms.store(ms as u32, Ordering::Relaxed);
+    }
+
+    /// Mean delay since the previous call (the latest one if nothing new arrived).
+    pub fn take_mean_delay_ms(&self) -> u32 {
+        let n = self.delay_count.swap(0, Ordering::Relaxed);
+        let sum = self.delay_sum_ms.swap(0, Ordering::Relaxed);
+        sum.checked_div(n)
+            .map_or(self.last_delay_ms.load(Ordering::Relaxed), |mean| {
+                mean as u32
+            })
+    }
+}
+
+/// Where decoded pictures of a stream go (the app's view); replaceable while running.
+pub(crate) type ViewSlot = Arc<Mutex<Option<FrameSink<VideoFrame>>>>;
+/// Where decoded audio goes (playout, or the app's custom rendering).
+pub(crate) type AudioSlot = Arc<Mutex<Option<FrameSink<AudioFrame>>>>;
+
+/// A running decoder.
+pub(crate) struct RemoteStream {
+    input: Option<SyncSender<Unit>>,
+    thread: Option<JoinHandle<()>>,
+    pub stats: Arc<ReceiveStats>,
+    pub active: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RemoteStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
+}
+
+impl RemoteStream {
+    /// Hands an access unit to the decoder; drops it if the decoder is behind.
+    pub fn push(&self, unit: Unit) {
+        if let Some(tx) = &self.input {
+            let _ = tx.try_send(unit);
+        }
+    }
+
+    /// A video decoder. It decodes only while `active` (a view is open), asks for a keyframe
+    /// through `want_keyframe` whenever it cannot decode, and calls `first_frame` once.
+    pub fn video(
+        view: ViewSlot,
+        want_keyframe: Box<dyn Fn() + Send>,
+        first_frame: Box<dyn FnOnce(u32, u32) + Send>,
+    ) -> RemoteStream {
+        let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
+        let stats = Arc::new(ReceiveStats::default());
+        let active = Arc::new(AtomicBool::new(false));
+        let (st, act) = (Arc::clone(&stats), Arc::clone(&active));
+        let thread = std::thread::Builder::new()
+            .name("decode-video".into())
+            .spawn(move || video_loop(rx, view, st, act, want_keyframe, first_frame))
+            .ok();
+        RemoteStream {
+            input: Some(tx),
+            thread,
+            stats,
+            active,
+        }
+    }
+
+    /// An audio decoder producing 48 kHz mono; silent while not `active` (muted).
+    pub fn audio(sink: AudioSlot, first_frame: Box<dyn FnOnce() + Send>) -> RemoteStream {
+        let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
+        let stats = Arc::new(ReceiveStats::default());
+        let active = Arc::new(AtomicBool::new(true));
+        let (st, act) = (Arc::clone(&stats), Arc::clone(&active));
+        let thread = std::thread::Builder::new()
+            .name("decode-audio".into())
+            .spawn(move || audio_loop(rx, sink, st, act, first_frame))
+            .ok();
+        RemoteStream {
+            input: Some(tx),
+            thread,
+            stats,
+            active,
+        }
+    }
+}
+
+impl Drop for RemoteStream {
+    fn drop(&mut self) {
+        // Closing the input ends the thread.
+        self.input.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn next(rx: &Receiver<Unit>) -> Option<Option<Unit>> {
+    match rx.recv_timeout(Duration::from_millis(200)) {
+        Ok(u) => Some(Some(u)),
+        Err(RecvTimeoutError::Timeout) => Some(None),
+        Err(RecvTimeoutError::Disconnected) => None,
+    }
+}
+
+fn video_loop(
+    rx: Receiver<Unit>,
+    view: ViewSlot,
+    stats: Arc<ReceiveStats>,
+    active: Arc<AtomicBool>,
+    want_keyframe: Box<dyn Fn() + Send>,
+    first_frame: Box<dyn FnOnce(u32, u32) + Send>,
+) {
+    let Ok(mut decoder) = H264Decoder::new() else {
+        tracing::error!("H.264 decoder could not be created");
+        return;
+    };
+    let mut first_frame = Some(first_frame);
+    let mut need_keyframe = true;
+    let mut last_request: Option<Instant> = None;
+    let ask = |need: bool, last: &mut Option<Instant>| {
+        if need && last.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
+            want_keyframe();
+            *last = Some(Instant::now());
+        }
+    };
+    while let Some(unit) = next(&rx) {
+        if !active.load(Ordering::Relaxed) {
+            need_keyframe = true;
+            continue;
+        }
+        let Some(unit) = unit else {
+            ask(need_keyframe, &mut last_request);
+            continue;
+        };
+        if need_keyframe && !unit.keyframe {
+            ask(true, &mut last_request);
+            continue;
+        }
+        let now = now_us();
+        let age_ms = capture_age_ms(unit.rtp_timestamp, now, VIDEO_CLOCK_RATE);
+        let capture_us = now.saturating_sub(age_ms.max(0) as u64 * 1000);
+        match decoder.decode(&unit.data, capture_us) {
+            Ok(Some(frame)) => {
+                need_keyframe = false;
+                stats.note_delay(capture_age_ms(
+                    unit.rtp_timestamp,
+                    now_us(),
+                    VIDEO_CLOCK_RATE,
+                ));
+                stats.frames.fetch_add(1, Ordering::Relaxed);
+                stats.width.store(frame.width as u32, Ordering::Relaxed);
+                stats.height.store(frame.height as u32, Ordering::Relaxed);
+                if let Some(first) = first_frame.take() {
+                    first(frame.width as u32, frame.height as u32);
+                }
+                let sink = view.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(sink) = sink {
+                    let _ = sink.push(frame);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "undecodable access unit; waiting for a keyframe");
+                need_keyframe = true;
+                ask(true, &mut last_request);
+            }
+        }
+    }
+}
+
+fn audio_loop(
+    rx: Receiver<Unit>,
+    sink: AudioSlot,
+    stats: Arc<ReceiveStats>,
+    active: Arc<AtomicBool>,
+    first_frame: Box<dyn FnOnce() + Send>,
+) {
+    let Ok(mut decoder) = OpusDecoder::new(AUDIO_CLOCK_RATE, 1) else {
+        tracing::error!("Opus decoder could not be created");
+        return;
+    };
+    let mut first_frame = Some(first_frame);
+    while let Some(unit) = next(&rx) {
+        let Some(unit) = unit else { continue };
+        if !active.load(Ordering::Relaxed) {
+            continue;
+        }
+        let now = now_us();
+        let age_ms = capture_age_ms(unit.rtp_timestamp, now, AUDIO_CLOCK_RATE);
+        let capture_us = now.saturating_sub(age_ms.max(0) as u64 * 1000);
+        match decoder.decode(&unit.data, capture_us) {
+            Ok(frame) => {
+                stats.note_delay(age_ms);
+                stats.frames.fetch_add(1, Ordering::Relaxed);
+                if let Some(first) = first_frame.take() {
+                    first();
+                }
+                let out = sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(out) = out {
+                    let _ = out.push(frame);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "undecodable audio packet"),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The client's WebRTC side; the only SDK module that imports `webrtc`/`rtc`
+//! (scripts/check-boundaries.sh). Two peer connections, as docs/protocol.md describes: a
+//! [`Publisher`] the client offers once with three send-only tracks (audio, camera, screen), and
+//! a [`Subscriber`] the server offers and renegotiates as publishers come and go.
+//!
+//! Everything crossing this boundary is codec data and plain numbers: encoded access units in,
+//! reassembled access units out.
+
+mod publisher;
+mod subscriber;
+
+pub(crate) use publisher::Publisher;
+pub(crate) use subscriber::{RemoteFrame, Subscriber};
+
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use trtc_protocol::rtp::{
+    StreamKind, AUDIO_CLOCK_RATE, H264_FMTP, OPUS_FMTP, PT_H264, PT_OPUS, VIDEO_CLOCK_RATE,
+};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+};
+
+/// How long gathering host candidates may take before the SDP is sent anyway.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the transport tells the media controller.
+#[derive(Debug)]
+pub(crate) enum TransportEvent {
+    /// The server (for a subscriber) asked for a keyframe of this local stream.
+    KeyframeRequested(StreamKind),
+    /// A peer connection failed or closed; `publisher` says which.
+    Failed { publisher: bool },
+}
+
+pub(crate) fn codec(kind: StreamKind) -> RTCRtpCodec {
+    let fb = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.into(),
+        parameter: parameter.into(),
+    };
+    if kind.is_video() {
+        RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.into(),
+            clock_rate: VIDEO_CLOCK_RATE,
+            channels: 0,
+            sdp_fmtp_line: H264_FMTP.into(),
+            rtcp_feedback: vec![fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
+        }
+    } else {
+        RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.into(),
+            clock_rate: AUDIO_CLOCK_RATE,
+            channels: 2,
+            sdp_fmtp_line: OPUS_FMTP.into(),
+            rtcp_feedback: vec![],
+        }
+    }
+}
+
+fn media_engine() -> Result<MediaEngine, String> {
+    let mut engine = MediaEngine::default();
+    for (kind, rtc_kind, pt) in [
+        (StreamKind::Audio, RtpCodecKind::Audio, PT_OPUS),
+        (StreamKind::Big, RtpCodecKind::Video, PT_H264),
+    ] {
+        engine
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: codec(kind),
+                    payload_type: pt,
+                },
+                rtc_kind,
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(engine)
+}
+
+/// The local address media binds: the one the OS routes to the signalling server through, so
+/// host candidates are reachable from it (loopback for a local server).
+pub(crate) fn local_ip_towards(server: IpAddr) -> IpAddr {
+    let probe = || -> std::io::Result<IpAddr> {
+        let unspecified: IpAddr = if server.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        };
+        let s = std::net::UdpSocket::bind((unspecified, 0))?;
+        s.connect((server, 9))?;
+        Ok(s.local_addr()?.ip())
+    };
+    probe().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Gathering-state watcher shared by both connections' handlers.
+pub(crate) fn gathering() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+pub(crate) fn note_gathering(tx: &watch::Sender<bool>, state: RTCIceGatheringState) {
+    if state == RTCIceGatheringState::Complete {
+        let _ = tx.send(true);
+    }
+}
+
+pub(crate) async fn wait_gathered(rx: &mut watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, rx.wait_for(|g| *g)).await;
+}
+
+/// A peer connection on `bind_ip` with our codecs and `registry`'s interceptors.
+pub(crate) async fn new_peer_connection(
+    bind_ip: IpAddr,
+    registry: Registry,
+    engine: MediaEngine,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, String> {
+    let mut settings = SettingEngineBuilder::new();
+    if bind_ip.is_loopback() {
+        settings = settings.with_include_loopback_candidate(true);
+    }
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(engine)
+        .with_setting_engine(settings.build())
+        .with_interceptor_registry(registry)
+        .with_handler(handler)
+        .with_udp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(pc))
+}

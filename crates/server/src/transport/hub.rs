@@ -1,0 +1,209 @@
+//! One room's forwarding state: who publishes which track, what the room's rules let through,
+//! and every member's media session. The room actor decides the rules ([`RoomMedia::set_allowed`]);
+//! sessions add and remove publications as tracks arrive and end.
+
+use super::session::MediaSession;
+use super::MediaConfig;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+use trtc_protocol::rtp::StreamKind;
+use trtc_protocol::{MediaState, ServerMessage};
+use webrtc::media_stream::track_remote::TrackRemote;
+
+/// Packets a slow subscriber may fall behind before it skips ahead (and asks for a keyframe).
+const FORWARD_QUEUE: usize = 512;
+/// Keyframe requests to one publisher are merged within this window.
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+
+/// A track someone publishes.
+pub(crate) struct Publication {
+    pub user_id: String,
+    pub kind: StreamKind,
+    pub packets: broadcast::Sender<rtc::rtp::Packet>,
+    /// The room's rules let this stream through (not audience, not refused).
+    pub allowed: AtomicBool,
+    track: Arc<dyn TrackRemote>,
+    ssrc: u32,
+    last_pli_ms: AtomicU64,
+    born: Instant,
+}
+
+impl Publication {
+    /// Asks the publisher for a keyframe, at most once per [`PLI_INTERVAL`].
+    pub async fn request_keyframe(&self) {
+        if !self.kind.is_video() {
+            return;
+        }
+        let now = self.born.elapsed().as_millis() as u64 + PLI_INTERVAL.as_millis() as u64;
+        let last = self.last_pli_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < PLI_INTERVAL.as_millis() as u64
+            || self
+                .last_pli_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: self.ssrc,
+        };
+        let _ = self.track.write_rtcp(vec![Box::new(pli)]).await;
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    publications: HashMap<(String, StreamKind), Arc<Publication>>,
+    sessions: HashMap<String, Arc<MediaSession>>,
+    allowed: HashMap<String, MediaState>,
+}
+
+/// A room's SFU.
+pub struct RoomMedia {
+    config: MediaConfig,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for RoomMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomMedia").finish_non_exhaustive()
+    }
+}
+
+impl RoomMedia {
+    /// An empty room.
+    pub fn new(config: MediaConfig) -> Arc<RoomMedia> {
+        Arc::new(RoomMedia {
+            config,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section is a map update, so a poisoned lock holds consistent data.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn config(&self) -> &MediaConfig {
+        &self.config
+    }
+
+    /// The member's media session, created on first use; `outbox` is where its signalling goes
+    /// (replaced after a resumption).
+    pub fn session(
+        self: &Arc<Self>,
+        user_id: &str,
+        outbox: mpsc::Sender<ServerMessage>,
+    ) -> Arc<MediaSession> {
+        let session = {
+            let mut inner = self.lock();
+            Arc::clone(
+                inner
+                    .sessions
+                    .entry(user_id.to_owned())
+                    .or_insert_with(|| MediaSession::new(user_id, Arc::downgrade(self))),
+            )
+        };
+        session.set_outbox(outbox);
+        session
+    }
+
+    /// What the room's rules let `user_id` publish; streams outside it are not forwarded.
+    pub fn set_allowed(&self, user_id: &str, state: MediaState) {
+        let mut inner = self.lock();
+        inner.allowed.insert(user_id.to_owned(), state);
+        for kind in StreamKind::ALL {
+            if let Some(p) = inner.publications.get(&(user_id.to_owned(), kind)) {
+                p.allowed.store(kind.in_state(&state), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The member left: close its connections, withdraw its tracks from everyone.
+    pub fn remove_user(self: &Arc<Self>, user_id: &str) {
+        let session = {
+            let mut inner = self.lock();
+            inner.allowed.remove(user_id);
+            inner.publications.retain(|(u, _), _| u != user_id);
+            inner.sessions.remove(user_id)
+        };
+        if let Some(session) = session {
+            tokio::spawn(async move { session.close().await });
+        }
+        self.refresh_others(user_id);
+    }
+
+    /// A publisher's track arrived.
+    pub(crate) fn add_publication(
+        self: &Arc<Self>,
+        user_id: &str,
+        kind: StreamKind,
+        track: Arc<dyn TrackRemote>,
+        ssrc: u32,
+    ) -> Arc<Publication> {
+        let (packets, _) = broadcast::channel(FORWARD_QUEUE);
+        let publication = {
+            let mut inner = self.lock();
+            let allowed = inner.allowed.get(user_id).is_some_and(|s| kind.in_state(s));
+            let publication = Arc::new(Publication {
+                user_id: user_id.to_owned(),
+                kind,
+                packets,
+                allowed: AtomicBool::new(allowed),
+                track,
+                ssrc,
+                last_pli_ms: AtomicU64::new(0),
+                born: Instant::now(),
+            });
+            inner
+                .publications
+                .insert((user_id.to_owned(), kind), Arc::clone(&publication));
+            publication
+        };
+        self.refresh_others(user_id);
+        publication
+    }
+
+    /// A publisher's track ended.
+    pub(crate) fn remove_publication(self: &Arc<Self>, publication: &Arc<Publication>) {
+        let removed = {
+            let mut inner = self.lock();
+            let key = (publication.user_id.clone(), publication.kind);
+            match inner.publications.get(&key) {
+                Some(p) if Arc::ptr_eq(p, publication) => inner.publications.remove(&key).is_some(),
+                _ => false,
+            }
+        };
+        if removed {
+            self.refresh_others(&publication.user_id);
+        }
+    }
+
+    /// Everything `user_id` should receive: all publications but its own.
+    pub(crate) fn publications_for(&self, user_id: &str) -> Vec<Arc<Publication>> {
+        self.lock()
+            .publications
+            .values()
+            .filter(|p| p.user_id != user_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Every session except `user_id`'s renegotiates its subscriptions.
+    fn refresh_others(&self, user_id: &str) {
+        let sessions: Vec<Arc<MediaSession>> = self
+            .lock()
+            .sessions
+            .iter()
+            .filter(|(u, _)| u.as_str() != user_id)
+            .map(|(_, s)| Arc::clone(s))
+            .collect();
+        for s in sessions {
+            tokio::spawn(async move { s.refresh_subscriptions().await });
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The SFU's WebRTC side. Only this module imports `webrtc`/`rtc` (scripts/check-boundaries.sh),
+//! so the rest of the server speaks rooms and members, not peer connections.
+//!
+//! Shape: every client has up to two peer connections with the server, a *publisher* (the
+//! client offers its audio, camera and screen tracks once) and a *subscriber* (the server offers
+//! the others' tracks and renegotiates as publishers come and go). Forwarding never decodes:
+//! each publication's RTP packets go through a broadcast channel to one `TrackLocalStaticRTP`
+//! per subscriber, with only the SSRC rewritten.
+
+mod hub;
+mod session;
+
+pub use hub::RoomMedia;
+
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::RTCIceCandidateType;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use trtc_protocol::rtp::{
+    StreamKind, AUDIO_CLOCK_RATE, H264_FMTP, OPUS_FMTP, PT_H264, PT_OPUS, VIDEO_CLOCK_RATE,
+};
+use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
+
+/// Where media flows: the address peer connections bind, what they advertise, which ports.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The local address UDP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Advertised instead of `bind_ip` (a host behind 1:1 NAT, or bound to 0.0.0.0).
+    pub public_ip: Option<IpAddr>,
+    /// Inclusive UDP port range; `None` lets the OS pick.
+    pub udp_ports: Option<(u16, u16)>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+            public_ip: None,
+            udp_ports: None,
+        }
+    }
+}
+
+/// The codec a stream kind is sent with.
+pub(crate) fn codec(kind: StreamKind) -> RTCRtpCodec {
+    let fb = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.into(),
+        parameter: parameter.into(),
+    };
+    if kind.is_video() {
+        RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.into(),
+            clock_rate: VIDEO_CLOCK_RATE,
+            channels: 0,
+            sdp_fmtp_line: H264_FMTP.into(),
+            rtcp_feedback: vec![fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
+        }
+    } else {
+        RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.into(),
+            clock_rate: AUDIO_CLOCK_RATE,
+            channels: 2,
+            sdp_fmtp_line: OPUS_FMTP.into(),
+            rtcp_feedback: vec![],
+        }
+    }
+}
+
+fn media_engine() -> Result<MediaEngine, String> {
+    let mut engine = MediaEngine::default();
+    for (kind, rtc_kind, pt) in [
+        (StreamKind::Audio, RtpCodecKind::Audio, PT_OPUS),
+        (StreamKind::Big, RtpCodecKind::Video, PT_H264),
+    ] {
+        engine
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: codec(kind),
+                    payload_type: pt,
+                },
+                rtc_kind,
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(engine)
+}
+
+/// Next port to try in the configured range, so consecutive connections spread over it.
+static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// A peer connection bound per `config`: NACK, RTCP reports and TWCC feedback (the receive
+/// side of congestion control; the sending clients run the estimator).
+pub(crate) async fn new_peer_connection(
+    config: &MediaConfig,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, String> {
+    let ports: Vec<u16> = match config.udp_ports {
+        None => vec![0],
+        Some((lo, hi)) => {
+            let n = u32::from(hi - lo) + 1;
+            let start = NEXT_PORT.fetch_add(1, Ordering::Relaxed) % n;
+            (0..n).map(|i| lo + ((start + i) % n) as u16).collect()
+        }
+    };
+    let mut last_err = String::from("no port in range");
+    for port in ports {
+        let mut engine = media_engine()?;
+        let registry = register_default_interceptors(Registry::new(), &mut engine)
+            .map_err(|e| e.to_string())?;
+        let mut settings = SettingEngineBuilder::new();
+        if let Some(ip) = config.public_ip {
+            settings = settings.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
+        }
+        if config.bind_ip.is_loopback() {
+            settings = settings.with_include_loopback_candidate(true);
+        }
+        let built = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(engine)
+            .with_setting_engine(settings.build())
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::clone(&handler))
+            .with_udp_addrs(vec![std::net::SocketAddr::new(config.bind_ip, port)])
+            .build()
+            .await;
+        match built {
+            Ok(pc) => return Ok(Arc::new(pc)),
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(format!("no media port available: {last_err}"))
+}

@@ -1,0 +1,416 @@
+//! One member's media on the server: the publisher connection whose tracks become
+//! publications, and the subscriber connection the server offers and renegotiates.
+
+use super::hub::{Publication, RoomMedia};
+use super::{codec, new_peer_connection};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+use trtc_protocol::rtp::StreamKind;
+use trtc_protocol::ServerMessage;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+};
+
+/// How long gathering host candidates may take before an SDP is sent anyway.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A member's media connections.
+pub struct MediaSession {
+    user_id: String,
+    hub: Weak<RoomMedia>,
+    /// Weak, like the connection's: the room's member entry owns the outbox.
+    outbox: Mutex<Option<mpsc::WeakSender<ServerMessage>>>,
+    publisher: tokio::sync::Mutex<Option<Conn>>,
+    subscriber: tokio::sync::Mutex<Subscriber>,
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSession")
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Conn {
+    pc: Arc<dyn PeerConnection>,
+    gathered: watch::Receiver<bool>,
+}
+
+#[derive(Default)]
+struct Subscriber {
+    conn: Option<Conn>,
+    tracks: HashMap<(String, StreamKind), Forward>,
+    /// An offer is out; changes wait for its answer.
+    awaiting_answer: bool,
+    /// Publications changed while an offer was out.
+    dirty: bool,
+}
+
+/// One publication forwarded to this member.
+struct Forward {
+    publication: Arc<Publication>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Events both connections care about.
+struct Handler {
+    user_id: String,
+    hub: Weak<RoomMedia>,
+    gathered: watch::Sender<bool>,
+    /// Set on the subscriber: its tracks need a keyframe once media flows.
+    subscriber_of: Option<Weak<MediaSession>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        debug!(user = %self.user_id, ?state, subscriber = self.subscriber_of.is_some(), "peer connection");
+        if state == RTCPeerConnectionState::Connected {
+            if let Some(session) = self.subscriber_of.as_ref().and_then(Weak::upgrade) {
+                session.request_keyframes().await;
+            }
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        let Some(kind) = StreamKind::from_track_id(&track.track_id().await) else {
+            warn!(user = %self.user_id, "ignoring a track with an unknown id");
+            return;
+        };
+        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            return;
+        };
+        let publication = hub.add_publication(&self.user_id, kind, Arc::clone(&track), ssrc);
+        debug!(user = %self.user_id, ?kind, ssrc, allowed = publication.allowed.load(std::sync::atomic::Ordering::Relaxed), "publication");
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    // Refused streams (audience, a second sharer) stop here. No subscriber yet
+                    // is not an error.
+                    TrackRemoteEvent::OnRtpPacket(packet)
+                        if publication
+                            .allowed
+                            .load(std::sync::atomic::Ordering::Relaxed) =>
+                    {
+                        let _ = publication.packets.send(packet);
+                    }
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => {}
+                }
+            }
+            hub.remove_publication(&publication);
+        });
+    }
+}
+
+async fn wait_gathered(gathered: &mut watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|g| *g)).await;
+}
+
+impl MediaSession {
+    pub(crate) fn new(user_id: &str, hub: Weak<RoomMedia>) -> Arc<MediaSession> {
+        Arc::new(MediaSession {
+            user_id: user_id.to_owned(),
+            hub,
+            outbox: Mutex::new(None),
+            publisher: tokio::sync::Mutex::new(None),
+            subscriber: tokio::sync::Mutex::new(Subscriber::default()),
+        })
+    }
+
+    pub(crate) fn set_outbox(&self, outbox: mpsc::Sender<ServerMessage>) {
+        *self.outbox.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.downgrade());
+    }
+
+    fn send(&self, msg: ServerMessage) {
+        let outbox = self
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(mpsc::WeakSender::upgrade);
+        if let Some(outbox) = outbox {
+            // A full outbox means the client is not reading; the room detaches it and the
+            // client renegotiates after resuming.
+            let _ = outbox.try_send(msg);
+        }
+    }
+
+    async fn connect(self: &Arc<Self>, subscriber: bool) -> Result<Conn, String> {
+        let hub = self.hub.upgrade().ok_or("the room has ended")?;
+        let (gathered_tx, gathered) = watch::channel(false);
+        let handler = Arc::new(Handler {
+            user_id: self.user_id.clone(),
+            hub: self.hub.clone(),
+            gathered: gathered_tx,
+            subscriber_of: subscriber.then(|| Arc::downgrade(self)),
+        });
+        let pc = new_peer_connection(hub.config(), handler).await?;
+        Ok(Conn { pc, gathered })
+    }
+
+    /// The client's publisher offer: answer it (creating the connection the first time).
+    pub async fn publish_offer(self: &Arc<Self>, sdp: String) -> Result<String, String> {
+        let mut publisher = self.publisher.lock().await;
+        if publisher.is_none() {
+            *publisher = Some(self.connect(false).await?);
+        }
+        let conn = publisher.as_mut().ok_or("no publisher connection")?;
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| e.to_string())?;
+        conn.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = conn
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.pc
+            .set_local_description(answer)
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_gathered(&mut conn.gathered).await;
+        let local = conn
+            .pc
+            .local_description()
+            .await
+            .ok_or("no local description")?;
+        Ok(local.sdp)
+    }
+
+    /// The client's answer to our last subscriber offer.
+    pub async fn subscribe_answer(self: &Arc<Self>, sdp: String) -> Result<(), String> {
+        let again = {
+            let mut sub = self.subscriber.lock().await;
+            let conn = sub.conn.as_ref().ok_or("no subscriber offer is out")?;
+            if !sub.awaiting_answer {
+                return Err("no subscriber offer is out".into());
+            }
+            let answer = RTCSessionDescription::answer(sdp).map_err(|e| e.to_string())?;
+            conn.pc
+                .set_remote_description(answer)
+                .await
+                .map_err(|e| e.to_string())?;
+            sub.awaiting_answer = false;
+            std::mem::take(&mut sub.dirty)
+        };
+        self.request_keyframes().await;
+        if again {
+            self.refresh_subscriptions().await;
+        }
+        Ok(())
+    }
+
+    /// Brings the subscriber connection in line with the room's publications and offers the
+    /// change. One offer at a time: changes during an offer are folded into the next one.
+    pub async fn refresh_subscriptions(self: &Arc<Self>) {
+        if let Err(e) = self.try_refresh().await {
+            warn!(user = %self.user_id, error = %e, "subscriber renegotiation failed");
+        }
+    }
+
+    async fn try_refresh(self: &Arc<Self>) -> Result<(), String> {
+        let Some(hub) = self.hub.upgrade() else {
+            return Ok(());
+        };
+        let mut sub = self.subscriber.lock().await;
+        if sub.awaiting_answer {
+            sub.dirty = true;
+            return Ok(());
+        }
+        let wanted: HashMap<(String, StreamKind), Arc<Publication>> = hub
+            .publications_for(&self.user_id)
+            .into_iter()
+            .map(|p| ((p.user_id.clone(), p.kind), p))
+            .collect();
+        let stale: Vec<(String, StreamKind)> = sub
+            .tracks
+            .iter()
+            .filter(|(k, f)| {
+                !wanted
+                    .get(*k)
+                    .is_some_and(|p| Arc::ptr_eq(p, &f.publication))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let fresh: Vec<Arc<Publication>> = wanted
+            .iter()
+            .filter(|(k, _)| !sub.tracks.contains_key(*k) || stale.contains(k))
+            .map(|(_, p)| Arc::clone(p))
+            .collect();
+        if stale.is_empty() && fresh.is_empty() {
+            return Ok(());
+        }
+        // Each change builds a fresh connection with the full set of tracks. Renegotiating the
+        // existing one (adding transceivers to a connected peer connection) did not deliver the
+        // added tracks with webrtc 0.21.1; a new connection costs one DTLS handshake (~100 ms on
+        // loopback) and a keyframe request per stream, and keeps every change correct.
+        if let Some(old) = sub.conn.take() {
+            sub.tracks.clear();
+            let _ = old.pc.close().await;
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        sub.conn = Some(self.connect(true).await?);
+        let pc = sub
+            .conn
+            .as_ref()
+            .map(|c| Arc::clone(&c.pc))
+            .ok_or("no connection")?;
+        for publication in wanted.into_values() {
+            let forward = forward(&pc, publication).await?;
+            let key = (
+                forward.publication.user_id.clone(),
+                forward.publication.kind,
+            );
+            sub.tracks.insert(key, forward);
+        }
+        let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
+        pc.set_local_description(offer)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(conn) = sub.conn.as_mut() {
+            wait_gathered(&mut conn.gathered).await;
+        }
+        let local = pc.local_description().await.ok_or("no local description")?;
+        sub.awaiting_answer = true;
+        debug!(user = %self.user_id, tracks = sub.tracks.len(), "subscriber offer");
+        self.send(ServerMessage::SubscribeOffer { sdp: local.sdp });
+        Ok(())
+    }
+
+    /// Asks every publisher this member receives video from for a keyframe.
+    async fn request_keyframes(&self) {
+        let publications: Vec<Arc<Publication>> = {
+            let sub = self.subscriber.lock().await;
+            sub.tracks
+                .values()
+                .map(|f| Arc::clone(&f.publication))
+                .collect()
+        };
+        for p in publications {
+            p.request_keyframe().await;
+        }
+    }
+
+    /// Ends both connections.
+    pub(crate) async fn close(&self) {
+        if let Some(conn) = self.publisher.lock().await.take() {
+            let _ = conn.pc.close().await;
+        }
+        let mut sub = self.subscriber.lock().await;
+        sub.tracks.clear();
+        if let Some(conn) = sub.conn.take() {
+            let _ = conn.pc.close().await;
+        }
+    }
+}
+
+/// Adds an outgoing track for `publication` and starts copying its packets into it.
+async fn forward(
+    pc: &Arc<dyn PeerConnection>,
+    publication: Arc<Publication>,
+) -> Result<Forward, String> {
+    let ssrc: u32 = rand::random();
+    let kind = publication.kind;
+    let rtc_kind = if kind.is_video() {
+        RtpCodecKind::Video
+    } else {
+        RtpCodecKind::Audio
+    };
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        publication.user_id.clone(),
+        kind.track_id().to_owned(),
+        format!("{}-{}", publication.user_id, kind.track_id()),
+        rtc_kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec(kind),
+            ..Default::default()
+        }],
+    )));
+    pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut packets = publication.packets.subscribe();
+    let out = Arc::clone(&track);
+    let lagging = Arc::clone(&publication);
+    let copy = tokio::spawn(async move {
+        loop {
+            match packets.recv().await {
+                Ok(mut packet) => {
+                    packet.header.ssrc = ssrc;
+                    // Extension ids are per connection: the publisher's (its transport-wide
+                    // sequence numbers, its mid) mean something else, or nothing, here. Our
+                    // capture time rides in the RTP timestamp, so nothing is lost.
+                    packet.header.extension = false;
+                    packet.header.extensions.clear();
+                    packet.header.extension_profile = 0;
+                    packet.header.extensions_padding = 0;
+                    // Before negotiation binds the track, writes fail; the receiver asks for
+                    // a keyframe once it is connected.
+                    if let Err(e) = out.write_rtp(packet).await {
+                        tracing::trace!(error = %e, "forward");
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => lagging.request_keyframe().await,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    let feedback_to = Arc::clone(&publication);
+    let feedback = tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            let wants_keyframe = packets.iter().any(|p| {
+                p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
+            });
+            if wants_keyframe {
+                feedback_to.request_keyframe().await;
+            }
+        }
+    });
+    Ok(Forward {
+        publication,
+        tasks: [copy, feedback],
+    })
+}
