@@ -43,9 +43,17 @@ impl StreamKind {
         }
     }
 
-    /// Parses a track id.
+    /// Parses a track id: the kind's name, optionally followed by `:` and the publisher's
+    /// userId (the SFU's form: track ids must be unique within a peer connection, and a
+    /// receiver that sees two tracks with one id treats them as one).
     pub fn from_track_id(id: &str) -> Option<StreamKind> {
-        StreamKind::ALL.into_iter().find(|k| k.track_id() == id)
+        let kind = id.split_once(':').map_or(id, |(k, _)| k);
+        StreamKind::ALL.into_iter().find(|k| k.track_id() == kind)
+    }
+
+    /// The SFU's track id for this kind of `user_id`'s streams.
+    pub fn forwarded_track_id(self, user_id: &str) -> String {
+        format!("{}:{user_id}", self.track_id())
     }
 
     /// Video or audio.
@@ -116,5 +124,9 @@ mod tests {
             assert_eq!(StreamKind::from_track_id(k.track_id()), Some(k));
         }
         assert_eq!(StreamKind::from_track_id("camera"), None);
+        assert_eq!(
+            StreamKind::from_track_id(&StreamKind::Sub.forwarded_track_id("a:b")),
+            Some(StreamKind::Sub)
+        );
     }
 }

@@ -91,9 +91,9 @@ fn is_available(e: &TrtcEvent, who: &str, video: bool, on: bool) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_clients_see_and_hear_each_other_through_the_sfu() {
+async fn three_clients_see_and_hear_each_other_through_the_sfu() {
     let server = server().await;
-    let users = ["alice", "bob"];
+    let users = ["alice", "bob", "carol"];
     let mut clients: Vec<Client> = users.iter().map(|u| media_client(&server.url, u)).collect();
     for c in clients.iter_mut() {
         assert!(c.enter(40, TrtcAppScene::VideoCall).await > 0);
@@ -115,8 +115,11 @@ async fn two_clients_see_and_hear_each_other_through_the_sfu() {
     }
     // Pictures: counters strictly increase, stamps read, and the delay is plausible.
     let mut stamp_delays = vec![];
-    for (me, other, rx) in views {
+    let reads = views.into_iter().map(|(me, other, rx)| async move {
         let (_rx, got) = pictures(rx, Duration::from_secs(3)).await;
+        (me, other, got)
+    });
+    for (me, other, got) in futures_util::future::join_all(reads).await {
         assert!(
             got.len() >= 15,
             "{me} decoded only {} pictures of {other} in 3 s",
@@ -136,8 +139,10 @@ async fn two_clients_see_and_hear_each_other_through_the_sfu() {
         }
     }
     // Sound: the 440 Hz tone is the loudest frequency at every receiver.
-    for (me, other, rx) in ears {
-        let pcm = samples(rx, Duration::from_secs(1)).await;
+    let listens = ears.into_iter().map(|(me, other, rx)| async move {
+        (me, other, samples(rx, Duration::from_secs(1)).await)
+    });
+    for (me, other, pcm) in futures_util::future::join_all(listens).await {
         assert!(
             pcm.len() >= 48_000 / 2,
             "{me} heard {} samples of {other}",
@@ -149,7 +154,7 @@ async fn two_clients_see_and_hear_each_other_through_the_sfu() {
     // point2PointDelay is reported for every remote stream and agrees with the stamps (which
     // also include the hop through the view channel, so they may only be larger).
     let stats = clients[0]
-        .wait_for(|e| matches!(e, TrtcEvent::Statistics(s) if s.remote_statistics_array.iter().filter(|r| r.decoded_frames > 0).count() >= 2))
+        .wait_for(|e| matches!(e, TrtcEvent::Statistics(s) if s.remote_statistics_array.iter().filter(|r| r.decoded_frames > 0).count() >= 4))
         .await;
     let TrtcEvent::Statistics(stats) = stats else {
         unreachable!()

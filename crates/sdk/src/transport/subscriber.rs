@@ -79,6 +79,8 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let user_id = track.stream_id().await;
+        let (id, ssrcs) = (track.track_id().await, track.ssrcs().await);
+        tracing::debug!(user = %user_id, %id, ?ssrcs, "on_track");
         let Some(kind) = StreamKind::from_track_id(&track.track_id().await) else {
             return;
         };
@@ -229,12 +231,9 @@ impl Subscriber {
         }
     }
 
-    /// Answers the server's offer. Every offer is for a fresh connection (the server rebuilds
-    /// it when publishers come and go; see the server's transport), so the old one closes.
+    /// Answers the server's offer: the first one creates the connection, later ones
+    /// renegotiate it as publishers come and go.
     pub(crate) async fn handle_offer(&mut self, sdp: String) -> Result<String, String> {
-        if let Some((old, _)) = self.pc.take() {
-            let _ = old.close().await;
-        }
         if self.pc.is_none() {
             let mut engine = media_engine()?;
             let registry = register_default_interceptors(Registry::new(), &mut engine)

@@ -24,6 +24,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 /// How long gathering host candidates may take before an SDP is sent anyway.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -64,6 +65,7 @@ struct Subscriber {
 /// One publication forwarded to this member.
 struct Forward {
     publication: Arc<Publication>,
+    sender: Arc<dyn RtpSender>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -274,24 +276,20 @@ impl MediaSession {
         if stale.is_empty() && fresh.is_empty() {
             return Ok(());
         }
-        // Each change builds a fresh connection with the full set of tracks. Renegotiating the
-        // existing one (adding transceivers to a connected peer connection) did not deliver the
-        // added tracks with webrtc 0.21.1; a new connection costs one DTLS handshake (~100 ms on
-        // loopback) and a keyframe request per stream, and keeps every change correct.
-        if let Some(old) = sub.conn.take() {
-            sub.tracks.clear();
-            let _ = old.pc.close().await;
+        if sub.conn.is_none() {
+            sub.conn = Some(self.connect(true).await?);
         }
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        sub.conn = Some(self.connect(true).await?);
         let pc = sub
             .conn
             .as_ref()
             .map(|c| Arc::clone(&c.pc))
             .ok_or("no connection")?;
-        for publication in wanted.into_values() {
+        for key in stale {
+            if let Some(f) = sub.tracks.remove(&key) {
+                let _ = pc.remove_track(&f.sender).await;
+            }
+        }
+        for publication in fresh {
             let forward = forward(&pc, publication).await?;
             let key = (
                 forward.publication.user_id.clone(),
@@ -354,7 +352,7 @@ async fn forward(
     };
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         publication.user_id.clone(),
-        kind.track_id().to_owned(),
+        kind.forwarded_track_id(&publication.user_id),
         format!("{}-{}", publication.user_id, kind.track_id()),
         rtc_kind,
         vec![RTCRtpEncodingParameters {
@@ -366,13 +364,15 @@ async fn forward(
             ..Default::default()
         }],
     )));
-    pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+    let sender = pc
+        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
         .map_err(|e| e.to_string())?;
     let mut packets = publication.packets.subscribe();
     let out = Arc::clone(&track);
     let lagging = Arc::clone(&publication);
     let copy = tokio::spawn(async move {
+        let mut written = 0u64;
         loop {
             match packets.recv().await {
                 Ok(mut packet) => {
@@ -386,8 +386,14 @@ async fn forward(
                     packet.header.extensions_padding = 0;
                     // Before negotiation binds the track, writes fail; the receiver asks for
                     // a keyframe once it is connected.
-                    if let Err(e) = out.write_rtp(packet).await {
-                        tracing::trace!(error = %e, "forward");
+                    match out.write_rtp(packet).await {
+                        Err(e) => tracing::trace!(error = %e, "forward"),
+                        Ok(()) => {
+                            written += 1;
+                            if written == 1 {
+                                debug!(ssrc, "first packet forwarded");
+                            }
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => lagging.request_keyframe().await,
@@ -411,6 +417,7 @@ async fn forward(
     });
     Ok(Forward {
         publication,
+        sender,
         tasks: [copy, feedback],
     })
 }
