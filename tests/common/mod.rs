@@ -183,3 +183,72 @@ pub fn bot(server: &str, user: &str, room: u32, extra: &[&str]) -> Proc {
     }
     Proc::spawn(cmd.args(extra))
 }
+
+/// An X display of our own: an Xvfb on a display number it picks itself (`-displayfd`), so
+/// parallel tests never race for one. `extra` adds server flags (for example
+/// `-extension MIT-SHM`).
+pub struct Display {
+    child: Child,
+    pub number: u32,
+}
+
+impl Display {
+    pub fn start(screen: &str, extra: &[&str]) -> Display {
+        let xvfb = webdriver::find_tool("Xvfb", "run scripts/setup.sh (apt package xvfb)");
+        let mut child = Command::new(xvfb)
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                screen,
+                "-nolisten",
+                "tcp",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let number = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb said {line:?}"));
+        Display { child, number }
+    }
+
+    /// The `DISPLAY` value.
+    pub fn name(&self) -> String {
+        format!(":{}", self.number)
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// [`bot`] with extra environment (for example its `DISPLAY`).
+pub fn bot_env(server: &str, user: &str, room: u32, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(bin("room-bot"));
+    cmd.args([
+        "--server",
+        server,
+        "--sdkappid",
+        &APP.to_string(),
+        "--userid",
+        user,
+    ])
+    .args(["--secret", KEY, "--roomid", &room.to_string()])
+    .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc::spawn(&mut cmd)
+}

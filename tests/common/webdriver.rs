@@ -2,6 +2,7 @@
 //! way a QA engineer's WebDriver script drives it. Every prerequisite that is missing is a
 //! failure that says how to install it, never a skip.
 
+use super::Display;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
@@ -20,7 +21,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn find_tool(name: &str, hint: &str) -> PathBuf {
+pub fn find_tool(name: &str, hint: &str) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -33,50 +34,6 @@ fn find_tool(name: &str, hint: &str) -> PathBuf {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{name} not found: {hint}"))
-}
-
-/// An X display of our own.
-struct Display {
-    child: Child,
-    number: u32,
-}
-
-impl Display {
-    /// An Xvfb on a display number it picks itself (`-displayfd`): no races between tests.
-    fn start() -> Display {
-        use std::io::{BufRead, BufReader};
-        let xvfb = find_tool("Xvfb", "run scripts/setup.sh (apt package xvfb)");
-        let mut child = Command::new(xvfb)
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let number = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("Xvfb said {line:?}"));
-        Display { child, number }
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The app, its WebDriver session, and its config folder.
@@ -100,7 +57,7 @@ impl Gui {
 
     /// Launches the app with `args` and the given `--config-dir`, which may be shared.
     pub async fn launch_in(config_dir: &std::path::Path, args: &[&str]) -> Gui {
-        let display = Display::start();
+        let display = Display::start("1280x800x24", &[]);
         let tauri_driver = find_tool(
             "tauri-driver",
             "run scripts/setup.sh (cargo install tauri-driver --locked)",

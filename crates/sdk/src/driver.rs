@@ -223,11 +223,17 @@ async fn tell_media(media: &MediaHandle, url: String, e: &TrtcEvent) {
             let ip = crate::transport::local_ip_towards(resolve(&url).await);
             media.send(MediaCommand::Entered(ip));
         }
-        TrtcEvent::ExitRoom { .. } => media.send(MediaCommand::Left),
+        // onExitRoom means everything is released (TRTC): media stops first, and its events
+        // (onScreenCaptureStopped) come before it.
+        TrtcEvent::ExitRoom { .. } => {
+            let (done, released) = tokio::sync::oneshot::channel();
+            media.send(MediaCommand::Left(Some(done)));
+            let _ = tokio::time::timeout(Duration::from_secs(3), released).await;
+        }
         TrtcEvent::Error { err_code, .. }
             if *err_code == trtc_protocol::codes::ERR_DISCONNECTED =>
         {
-            media.send(MediaCommand::Left)
+            media.send(MediaCommand::Left(None))
         }
         TrtcEvent::ConnectionRecovery => media.send(MediaCommand::Resync),
         TrtcEvent::SwitchRole { err_code: 0, .. } => media.send(MediaCommand::Resync),

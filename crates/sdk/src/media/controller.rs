@@ -44,8 +44,8 @@ pub(crate) enum MediaCommand {
     SetSubStreamEncoderParam(TrtcVideoEncParam),
     /// The driver: the room was entered; media binds towards this address.
     Entered(IpAddr),
-    /// The driver: the session is over.
-    Left,
+    /// The driver: the session is over; the sender (if any) hears when media is released.
+    Left(Option<tokio::sync::oneshot::Sender<()>>),
     /// The driver: the session resumed, or the role changed: tell the server our state again.
     Resync,
     /// The driver: a media message from the server.
@@ -333,8 +333,11 @@ impl Controller {
                 self.in_room = Some(ip);
                 self.last_sent = None;
             }
-            MediaCommand::Left => {
+            MediaCommand::Left(done) => {
                 self.leave().await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
                 return;
             }
             MediaCommand::Resync => self.last_sent = None,
