@@ -148,8 +148,12 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?
         .unwrap_or_else(|| builtin.clone());
     tracing::info!(url = %connection.server_url, builtin = connection.builtin, "connection");
-    let cloud =
-        TrtcCloud::new(TrtcCloudConfig::default().with_server_url(connection.server_url.clone()));
+    let cloud = TrtcCloud::new(TrtcCloudConfig {
+        // Playout joins the app together with its video grid and device pickers (media
+        // issue, in progress); until then the app neither plays nor warns about a speaker.
+        speaker: trtc_sdk::SourceChoice::None,
+        ..TrtcCloudConfig::default().with_server_url(connection.server_url.clone())
+    });
     let state = AppState {
         cloud: cloud.clone(),
         cli,

@@ -112,6 +112,8 @@ fn plan(cli: Cli) -> Result<BotPlan, String> {
         extra_root_certs: vec![],
         camera: cli.camera,
         mic: cli.mic,
+        // A headless bot plays nothing; its statistics show what it receives.
+        speaker: SourceChoice::None,
     };
     if let Some(path) = cli.ca_cert {
         let pem = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;

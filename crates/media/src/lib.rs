@@ -30,6 +30,7 @@ pub mod convert;
 pub mod frame;
 pub mod mic;
 pub mod params;
+pub mod playout;
 pub mod processing;
 #[cfg(target_os = "linux")]
 pub mod screen;

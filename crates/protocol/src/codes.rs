@@ -50,6 +50,8 @@ pub const ERR_SCREEN_CAPTURE_START_FAIL: i32 = -1308;
 pub const WARNING_CAMERA_DEVICE_EMPTY: i32 = 1111;
 /// There is no microphone.
 pub const WARNING_MICROPHONE_DEVICE_EMPTY: i32 = 1201;
+/// There is no speaker (remote audio cannot be played).
+pub const WARNING_SPEAKER_DEVICE_EMPTY: i32 = 1202;
 /// An audience member tried to publish; switch to anchor first.
 pub const WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE: i32 = 6001;
 
@@ -78,6 +80,7 @@ pub fn describe(code: i32) -> &'static str {
         ERR_SCREEN_CAPTURE_START_FAIL => "screen capture could not start",
         WARNING_CAMERA_DEVICE_EMPTY => "no camera found",
         WARNING_MICROPHONE_DEVICE_EMPTY => "no microphone found",
+        WARNING_SPEAKER_DEVICE_EMPTY => "no speaker found",
         WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE => "audience cannot publish; switch to anchor first",
         _ => "unknown error",
     }

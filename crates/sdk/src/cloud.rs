@@ -25,6 +25,9 @@ pub struct TrtcCloudConfig {
     pub camera: SourceChoice,
     /// Where microphone audio comes from.
     pub mic: SourceChoice,
+    /// Where remote audio plays: `Device` (the default output) or `None` (not played; custom
+    /// rendering through `set_remote_audio_sink` still works).
+    pub speaker: SourceChoice,
 }
 
 impl Default for TrtcCloudConfig {
@@ -37,6 +40,7 @@ impl Default for TrtcCloudConfig {
             extra_root_certs: Vec::new(),
             camera: SourceChoice::Device,
             mic: SourceChoice::Device,
+            speaker: SourceChoice::Device,
         }
     }
 }
@@ -142,6 +146,7 @@ impl TrtcCloud {
             let sources = media::Sources {
                 camera: config.camera,
                 mic: config.mic,
+                speaker: config.speaker,
             };
             media::spawn(sources, events.clone(), media_out)
         };

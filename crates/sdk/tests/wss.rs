@@ -24,6 +24,7 @@ async fn enters_over_tls_and_refuses_an_untrusted_certificate() {
             server_url: url.clone(),
             timing: fast_timing(),
             extra_root_certs: vec![],
+            speaker: trtc_sdk::SourceChoice::None,
             ..TrtcCloudConfig::default()
         }
         .with_root_cert(cert.cert.der().to_vec()),

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
+use trtc_media::playout::{Mixer, Speaker};
+use trtc_media::processing::{AudioProcessor, ProcessingSettings};
 use trtc_media::CaptureError;
 use trtc_protocol::codes::*;
 use trtc_protocol::events::{TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
@@ -69,6 +71,8 @@ impl MediaHandle {
 pub(crate) struct Sources {
     pub camera: SourceChoice,
     pub mic: SourceChoice,
+    /// `Device` plays remote audio on the default output; anything else plays nothing.
+    pub speaker: SourceChoice,
 }
 
 /// Starts the controller on the current runtime.
@@ -128,6 +132,10 @@ struct Controller {
     last_bytes: HashMap<(String, StreamKind), u64>,
     last_frames: HashMap<(String, StreamKind), u64>,
     last_local: HashMap<StreamKind, (u64, u64)>,
+    mixer: Mixer,
+    speaker: Option<Speaker>,
+    /// Echo cancellation and friends, shared by the speaker (reference) and the microphone.
+    processor: Option<AudioProcessor>,
 }
 
 fn kind_index(kind: StreamKind) -> usize {
@@ -188,6 +196,11 @@ impl Controller {
             last_bytes: HashMap::new(),
             last_frames: HashMap::new(),
             last_local: HashMap::new(),
+            mixer: Mixer::new(),
+            speaker: None,
+            processor: AudioProcessor::new(1, ProcessingSettings::default())
+                .map_err(|e| tracing::warn!(error = %e, "voice processing unavailable"))
+                .ok(),
         }
     }
 
@@ -332,6 +345,7 @@ impl Controller {
             MediaCommand::Entered(ip) => {
                 self.in_room = Some(ip);
                 self.last_sent = None;
+                self.start_speaker();
             }
             MediaCommand::Left(done) => {
                 self.leave().await;
@@ -423,6 +437,19 @@ impl Controller {
         }
     }
 
+    fn start_speaker(&mut self) {
+        if self.speaker.is_some() || self.sources.speaker != SourceChoice::Device {
+            return;
+        }
+        match Speaker::start(self.mixer.clone(), self.processor.clone()) {
+            Ok(s) => self.speaker = Some(s),
+            Err(e) => self.warning(
+                WARNING_SPEAKER_DEVICE_EMPTY,
+                format!("remote audio cannot be played: {e}"),
+            ),
+        }
+    }
+
     fn start_mic(&mut self, quality: TrtcAudioQuality) {
         if self.mic.is_some() {
             return;
@@ -437,7 +464,18 @@ impl Controller {
             );
             return;
         };
-        match LocalStream::audio(source, quality, self.encoded_tx.clone(), Box::new(|| {})) {
+        // The synthetic tone skips voice processing: noise suppression would take a steady
+        // tone for noise (see trtc_media::processing).
+        let processor = (self.sources.mic == SourceChoice::Device)
+            .then(|| self.processor.clone())
+            .flatten();
+        match LocalStream::audio(
+            source,
+            quality,
+            processor,
+            self.encoded_tx.clone(),
+            Box::new(|| {}),
+        ) {
             Ok(s) => {
                 s.control.muted.store(self.mic_muted, Ordering::Relaxed);
                 self.mic = Some(s);
@@ -605,7 +643,9 @@ impl Controller {
             let remotes = Arc::clone(&self.remotes);
             let events = self.events.clone();
             let keyframes = self.keyframe_tx.clone();
-            let deliver = Arc::new(move |f: RemoteFrame| deliver(&remotes, &events, &keyframes, f));
+            let mixer = self.mixer.clone();
+            let deliver =
+                Arc::new(move |f: RemoteFrame| deliver(&remotes, &mixer, &events, &keyframes, f));
             self.subscriber = Some(Subscriber::new(ip, deliver, self.transport_tx.clone()));
         }
         let Some(sub) = self.subscriber.as_mut() else {
@@ -789,6 +829,9 @@ impl Controller {
 
     async fn leave(&mut self) {
         self.in_room = None;
+        if let Some(mut s) = self.speaker.take() {
+            s.stop();
+        }
         self.camera = None;
         self.camera_view = None;
         self.mic = None;
@@ -819,6 +862,7 @@ impl Controller {
 /// Routes a remote frame to its decoder, creating the decoder on the stream's first frame.
 fn deliver(
     remotes: &Arc<Mutex<Remotes>>,
+    mixer: &Mixer,
     events: &mpsc::UnboundedSender<TrtcEvent>,
     keyframes: &mpsc::UnboundedSender<(String, StreamKind)>,
     f: RemoteFrame,
@@ -853,6 +897,8 @@ fn deliver(
             let ev = events.clone();
             let user = f.user_id.clone();
             let s = RemoteStream::audio(
+                f.user_id.clone(),
+                mixer.clone(),
                 sink,
                 Box::new(move || {
                     let _ = ev.send(TrtcEvent::FirstAudioFrame { user_id: user });

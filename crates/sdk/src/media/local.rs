@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use trtc_media::codec::h264::{ContentHint, H264Config, H264Encoder};
 use trtc_media::codec::opus::{frame_samples, OpusEncoder};
 use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
+use trtc_media::processing::AudioProcessor;
 use trtc_media::sink::{frame_channel, FrameSink};
 use trtc_media::{AudioFrame, AudioSource, CaptureError, VideoFrame, VideoSource};
 use trtc_protocol::StreamKind;
@@ -152,6 +153,7 @@ impl LocalStream {
     pub(crate) fn audio(
         mut source: Box<dyn AudioSource>,
         quality: TrtcAudioQuality,
+        mut processor: Option<AudioProcessor>,
         out: mpsc::UnboundedSender<Encoded>,
         first_frame: Box<dyn FnOnce() + Send>,
     ) -> Result<LocalStream, CaptureError> {
@@ -174,6 +176,14 @@ impl LocalStream {
                     };
                     if let Some(first) = first_frame.take() {
                         first();
+                    }
+                    let mut frame = frame;
+                    if let Some(p) = processor.as_mut() {
+                        // Echo cancellation, noise suppression, gain: 10 ms at 48 kHz mono.
+                        if let Err(e) = p.capture(&mut frame) {
+                            tracing::warn!(error = %e, "voice processing off for this stream");
+                            processor = None;
+                        }
                     }
                     if encoder
                         .as_ref()

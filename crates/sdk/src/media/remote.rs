@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use trtc_media::codec::h264::H264Decoder;
 use trtc_media::codec::opus::OpusDecoder;
 use trtc_media::frame::now_us;
+use trtc_media::playout::Mixer;
 use trtc_media::sink::FrameSink;
 use trtc_media::{AudioFrame, VideoFrame};
 use trtc_protocol::rtp::{capture_age_ms, AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE};
@@ -107,15 +108,21 @@ impl RemoteStream {
         }
     }
 
-    /// An audio decoder producing 48 kHz mono; silent while not `active` (muted).
-    pub fn audio(sink: AudioSlot, first_frame: Box<dyn FnOnce() + Send>) -> RemoteStream {
+    /// An audio decoder producing 48 kHz mono into `mixer` (as `user_id`) and `sink`; silent
+    /// while not `active` (muted).
+    pub fn audio(
+        user_id: String,
+        mixer: Mixer,
+        sink: AudioSlot,
+        first_frame: Box<dyn FnOnce() + Send>,
+    ) -> RemoteStream {
         let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
         let stats = Arc::new(ReceiveStats::default());
         let active = Arc::new(AtomicBool::new(true));
         let (st, act) = (Arc::clone(&stats), Arc::clone(&active));
         let thread = std::thread::Builder::new()
             .name("decode-audio".into())
-            .spawn(move || audio_loop(rx, sink, st, act, first_frame))
+            .spawn(move || audio_loop(rx, &user_id, &mixer, sink, st, act, first_frame))
             .ok();
         RemoteStream {
             input: Some(tx),
@@ -212,6 +219,8 @@ fn video_loop(
 
 fn audio_loop(
     rx: Receiver<Unit>,
+    user_id: &str,
+    mixer: &Mixer,
     sink: AudioSlot,
     stats: Arc<ReceiveStats>,
     active: Arc<AtomicBool>,
@@ -225,6 +234,7 @@ fn audio_loop(
     while let Some(unit) = next(&rx) {
         let Some(unit) = unit else { continue };
         if !active.load(Ordering::Relaxed) {
+            mixer.remove(user_id);
             continue;
         }
         let now = now_us();
@@ -237,6 +247,7 @@ fn audio_loop(
                 if let Some(first) = first_frame.take() {
                     first();
                 }
+                mixer.push(user_id, &frame);
                 let out = sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if let Some(out) = out {
                     let _ = out.push(frame);
@@ -245,4 +256,5 @@ fn audio_loop(
             Err(e) => tracing::debug!(error = %e, "undecodable audio packet"),
         }
     }
+    mixer.remove(user_id);
 }
