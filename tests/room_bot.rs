@@ -95,6 +95,10 @@ fn bad_command_lines_exit_64_with_nothing_on_stdout() {
         with(&["--role", "king"]),
         replaced("--sdkappid", "nope"),
         with(&["--duration", "-1"]),
+        with(&["--camera", "webcam"]),
+        with(&["--mic", "loud"]),
+        with(&["--video-resolution", "100x100"]),
+        with(&["--video-fps", "0"]),
     ];
     for args in &cases {
         let mut b = Proc::spawn(Command::new(bin("room-bot")).args(args));

@@ -6,7 +6,10 @@
 #![warn(missing_docs)]
 
 use std::time::Duration;
-use trtc_sdk::{TrtcAppScene, TrtcAudioQuality, TrtcCloud, TrtcCloudConfig, TrtcEvent, TrtcParams};
+use trtc_sdk::{
+    TrtcAppScene, TrtcAudioQuality, TrtcCloud, TrtcCloudConfig, TrtcEvent, TrtcParams,
+    TrtcVideoEncParam,
+};
 
 /// The contract's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +40,8 @@ pub struct BotPlan {
     pub config: TrtcCloudConfig,
     /// What to publish and receive once in the room.
     pub media: Media,
+    /// Camera encoding.
+    pub video: TrtcVideoEncParam,
 }
 
 /// The bot's media: streams it publishes once entered, and whether it decodes others' video.
@@ -82,6 +87,7 @@ pub async fn run(
                     TrtcEvent::EnterRoom { .. } => {
                         entered = true;
                         if plan.media.camera {
+                            cloud.set_video_encoder_param(plan.video);
                             cloud.start_local_preview(None);
                         }
                         if plan.media.mic {

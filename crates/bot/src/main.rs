@@ -4,7 +4,10 @@ use clap::{ArgGroup, Parser};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use trtc_bot::{BotPlan, ExitCode, Media};
-use trtc_sdk::{SessionTiming, SourceChoice, TrtcAppScene, TrtcCloudConfig, TrtcParams, TrtcRole};
+use trtc_sdk::{
+    SessionTiming, SourceChoice, TrtcAppScene, TrtcCloudConfig, TrtcParams, TrtcRole,
+    TrtcVideoEncParam, TrtcVideoResolution,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +60,29 @@ struct Cli {
     /// Decode every remote video stream that becomes available (statistics show it).
     #[arg(long)]
     subscribe: bool,
+    /// Extension: camera resolution as WIDTHxHEIGHT from TRTC's table (default 640x360).
+    #[arg(long = "video-resolution", value_parser = parse_resolution)]
+    video_resolution: Option<TrtcVideoResolution>,
+    /// Extension: camera frames per second (default 15).
+    #[arg(long = "video-fps", value_parser = clap::value_parser!(u32).range(1..=60))]
+    video_fps: Option<u32>,
+    /// Extension: camera bitrate in kbps (default: TRTC's recommendation for the resolution).
+    #[arg(long = "video-bitrate", value_parser = clap::value_parser!(u32).range(30..=20000))]
+    video_bitrate: Option<u32>,
+}
+
+fn parse_resolution(s: &str) -> Result<TrtcVideoResolution, String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?}: expected WIDTHxHEIGHT, for example 1280x720"))?;
+    let (w, h): (u32, u32) = (
+        w.parse()
+            .map_err(|_| format!("{s:?}: width is not a number"))?,
+        h.parse()
+            .map_err(|_| format!("{s:?}: height is not a number"))?,
+    );
+    TrtcVideoResolution::from_size(w, h)
+        .ok_or_else(|| format!("{s:?} is not in TRTC's resolution table"))
 }
 
 fn parse_scene(s: &str) -> Result<TrtcAppScene, String> {
@@ -127,6 +153,20 @@ fn plan(cli: Cli) -> Result<BotPlan, String> {
         scene: cli.scene,
         duration,
         config,
+        video: {
+            let mut p = TrtcVideoEncParam::default();
+            if let Some(r) = cli.video_resolution {
+                p.video_resolution = r;
+                p.video_bitrate = r.recommended_kbps(false);
+            }
+            if let Some(f) = cli.video_fps {
+                p.video_fps = f;
+            }
+            if let Some(b) = cli.video_bitrate {
+                p.video_bitrate = b;
+            }
+            p
+        },
         media: Media {
             camera: cli.camera != SourceChoice::None,
             mic: cli.mic != SourceChoice::None,

@@ -81,6 +81,14 @@ impl TrtcVideoResolution {
         }
     }
 
+    /// The resolution of a landscape size, as `WIDTHxHEIGHT` names it (`1280x720`).
+    pub fn from_size(width: u32, height: u32) -> Option<Self> {
+        TABLE
+            .iter()
+            .find(|r| (r.1, r.2) == (width, height))
+            .map(|r| r.0)
+    }
+
     /// The resolution with TRTC's numeric id.
     pub fn from_id(id: u32) -> Option<Self> {
         TABLE.iter().find(|r| r.0 as u32 == id).map(|r| r.0)

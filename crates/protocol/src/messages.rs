@@ -67,6 +67,15 @@ pub enum ClientMessage {
         /// SDP.
         sdp: String,
     },
+    /// This client cannot decode `userId`'s stream until a keyframe arrives. Also sent as RTCP
+    /// PLI; signalling is the path that does not depend on RTCP getting through.
+    #[serde(rename_all = "camelCase")]
+    RequestKeyframe {
+        /// Whose stream.
+        user_id: String,
+        /// 0 big, 2 sub.
+        stream_type: u8,
+    },
 }
 
 /// Which of a user's streams are published and unmuted. The whole state travels each time, so
@@ -190,6 +199,12 @@ pub enum ServerMessage {
     PublishAnswer {
         /// SDP.
         sdp: String,
+    },
+    /// A subscriber needs a keyframe of this client's stream (0 big, 2 sub).
+    #[serde(rename_all = "camelCase")]
+    KeyframeRequest {
+        /// 0 big, 2 sub.
+        stream_type: u8,
     },
     /// The server's offer for the subscriber peer connection: the others' tracks. Sent again
     /// whenever publishers come and go; answered by `subscribeAnswer`.

@@ -69,6 +69,15 @@ impl StreamKind {
         }
     }
 
+    /// The video kind of a TRTC streamType (2 sub, anything else big).
+    pub fn from_stream_type(stream_type: u8) -> StreamKind {
+        if stream_type == 2 {
+            StreamKind::Sub
+        } else {
+            StreamKind::Big
+        }
+    }
+
     /// Whether `state` has this kind published.
     pub fn in_state(self, state: &crate::messages::MediaState) -> bool {
         match self {

@@ -153,6 +153,7 @@ impl Driver {
             ServerMessage::MediaStateResult { .. }
             | ServerMessage::RemoteMediaState { .. }
             | ServerMessage::PublishAnswer { .. }
+            | ServerMessage::KeyframeRequest { .. }
             | ServerMessage::SubscribeOffer { .. } => {
                 self.media.send(MediaCommand::Server(msg));
                 None

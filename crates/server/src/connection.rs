@@ -240,6 +240,17 @@ async fn handle_text(
                 )),
             }
         }
+        ClientMessage::RequestKeyframe {
+            user_id,
+            stream_type,
+        } => {
+            let Some(s) = session else {
+                return Some(error(ERR_REFUSED, "not in a room: send enterRoom first"));
+            };
+            let kind = trtc_protocol::StreamKind::from_stream_type(stream_type);
+            s.media.request_keyframe(&user_id, kind).await;
+            None
+        }
         ClientMessage::SwitchRole {
             role,
             private_map_key,

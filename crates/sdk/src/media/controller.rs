@@ -242,6 +242,13 @@ impl Controller {
                 Some(e) = encoded.recv() => self.send_encoded(e).await,
                 Some(t) = transport.recv() => self.transport_event(t),
                 Some((user, kind)) = keyframes.recv() => {
+                    tracing::debug!(%user, ?kind, "asking for a keyframe");
+                    if self.in_room.is_some() {
+                        let _ = self.outbox.send(ClientMessage::RequestKeyframe {
+                            user_id: user.clone(),
+                            stream_type: kind.stream_type(),
+                        });
+                    }
                     if let Some(s) = &self.subscriber {
                         s.request_keyframe(&user, kind).await;
                     }
@@ -561,6 +568,7 @@ impl Controller {
     fn transport_event(&mut self, t: TransportEvent) {
         match t {
             TransportEvent::KeyframeRequested(kind) => {
+                tracing::debug!(?kind, "keyframe requested by the server");
                 if let Some(s) = self.local(kind) {
                     s.control.keyframe.store(true, Ordering::Relaxed);
                 }
@@ -615,6 +623,11 @@ impl Controller {
                 }
             }
             ServerMessage::SubscribeOffer { sdp } => self.subscribe_offer(sdp).await,
+            ServerMessage::KeyframeRequest { stream_type } => {
+                self.transport_event(TransportEvent::KeyframeRequested(
+                    StreamKind::from_stream_type(stream_type),
+                ));
+            }
             ServerMessage::RemoteMediaState { user_id, state } => self.remote_state(user_id, state),
             ServerMessage::RemoteUserLeaveRoom { user_id, .. } => {
                 self.remote_states.remove(&user_id);
@@ -719,7 +732,7 @@ impl Controller {
             let (pf, pb) = self
                 .last_local
                 .insert(kind, (frames, bytes))
-                .unwrap_or((frames, bytes));
+                .unwrap_or((0, 0));
             let audio = if kind == StreamKind::Big {
                 self.mic.as_ref()
             } else {
@@ -774,7 +787,7 @@ impl Controller {
                 let prev = self
                     .last_bytes
                     .insert((user.clone(), *kind), c.bytes)
-                    .unwrap_or(c.bytes);
+                    .unwrap_or(0);
                 let kbps =
                     (c.bytes.saturating_sub(prev) as f64 * 8.0 / secs / 1000.0).round() as u32;
                 let loss = (c.lost * 100).checked_div(c.packets + c.lost).unwrap_or(0) as u32;
@@ -786,7 +799,7 @@ impl Controller {
                 let prev_frames = self
                     .last_frames
                     .insert((user.clone(), *kind), frames)
-                    .unwrap_or(frames);
+                    .unwrap_or(0);
                 let frame_rate = (frames.saturating_sub(prev_frames) as f64 / secs).round() as u32;
                 if kind.is_video() {
                     remote.push(TrtcRemoteStatistics {

@@ -17,7 +17,7 @@ use trtc_protocol::rtp::{capture_age_ms, AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE};
 /// Access units waiting for a decoder; a decoder this far behind drops and resynchronises.
 const DECODE_QUEUE: usize = 64;
 /// Keyframe requests from one decoder are at least this far apart.
-const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+const KEYFRAME_RETRY: Duration = Duration::from_millis(250);
 
 /// An access unit for a decoder.
 #[derive(Debug)]

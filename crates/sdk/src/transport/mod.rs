@@ -141,3 +141,20 @@ pub(crate) async fn new_peer_connection(
         .map_err(|e| e.to_string())?;
     Ok(Arc::new(pc))
 }
+
+/// The SSRCs a batch of RTCP asks keyframes for (PLI and FIR). The peer connection routes a
+/// compound RTCP packet to one track by its first packet's SSRC (usually a receiver report's),
+/// so a keyframe request can reach any track's feedback: read the SSRC from the request itself.
+pub(crate) fn keyframe_requests(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<u32> {
+    use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    let mut ssrcs = vec![];
+    for p in packets {
+        if let Some(pli) = p.as_any().downcast_ref::<PictureLossIndication>() {
+            ssrcs.push(pli.media_ssrc);
+        } else if let Some(fir) = p.as_any().downcast_ref::<FullIntraRequest>() {
+            ssrcs.extend(fir.fir.iter().map(|e| e.ssrc));
+        }
+    }
+    ssrcs
+}

@@ -13,8 +13,6 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     configure_congestion_control, register_default_interceptors, CongestionFeedback,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::packetizer::Payloader;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -167,21 +165,6 @@ impl Publisher {
             pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
                 .await
                 .map_err(|e| e.to_string())?;
-            let feedback = Arc::clone(&track);
-            let events = events.clone();
-            tokio::spawn(async move {
-                while let Some(event) = feedback.poll().await {
-                    let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-                        continue;
-                    };
-                    if packets.iter().any(|p| {
-                        p.as_any().is::<PictureLossIndication>()
-                            || p.as_any().is::<FullIntraRequest>()
-                    }) {
-                        let _ = events.send(TransportEvent::KeyframeRequested(kind));
-                    }
-                }
-            });
             tracks.insert(
                 kind,
                 Arc::new(Outgoing {
@@ -194,6 +177,25 @@ impl Publisher {
                     bytes: AtomicU64::new(0),
                 }),
             );
+        }
+        // Feedback for any of our tracks may arrive on any track's queue (see
+        // `keyframe_requests`), so each listener routes by the SSRC in the request.
+        let kinds: HashMap<u32, StreamKind> = tracks.iter().map(|(k, t)| (t.ssrc, *k)).collect();
+        for out in tracks.values() {
+            let track = Arc::clone(&out.track);
+            let (events, kinds) = (events.clone(), kinds.clone());
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                        continue;
+                    };
+                    for ssrc in super::keyframe_requests(&packets) {
+                        if let Some(kind) = kinds.get(&ssrc) {
+                            let _ = events.send(TransportEvent::KeyframeRequested(*kind));
+                        }
+                    }
+                }
+            });
         }
         let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
         pc.set_local_description(offer)

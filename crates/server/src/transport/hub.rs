@@ -16,7 +16,7 @@ use webrtc::media_stream::track_remote::TrackRemote;
 /// Packets a slow subscriber may fall behind before it skips ahead (and asks for a keyframe).
 const FORWARD_QUEUE: usize = 512;
 /// Keyframe requests to one publisher are merged within this window.
-const PLI_INTERVAL: Duration = Duration::from_millis(300);
+const PLI_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A track someone publishes.
 pub(crate) struct Publication {
@@ -29,6 +29,8 @@ pub(crate) struct Publication {
     ssrc: u32,
     last_pli_ms: AtomicU64,
     born: Instant,
+    /// The publisher's session: keyframe requests also go there through signalling.
+    publisher: std::sync::Weak<MediaSession>,
 }
 
 impl Publication {
@@ -51,6 +53,12 @@ impl Publication {
             sender_ssrc: 0,
             media_ssrc: self.ssrc,
         };
+        tracing::debug!(user = %self.user_id, kind = ?self.kind, "keyframe request to the publisher");
+        if let Some(publisher) = self.publisher.upgrade() {
+            publisher.send(ServerMessage::KeyframeRequest {
+                stream_type: self.kind.stream_type(),
+            });
+        }
         let _ = self.track.write_rtcp(vec![Box::new(pli)]).await;
     }
 }
@@ -149,7 +157,13 @@ impl RoomMedia {
         let publication = {
             let mut inner = self.lock();
             let allowed = inner.allowed.get(user_id).is_some_and(|s| kind.in_state(s));
+            let publisher = inner
+                .sessions
+                .get(user_id)
+                .map(Arc::downgrade)
+                .unwrap_or_default();
             let publication = Arc::new(Publication {
+                publisher,
                 user_id: user_id.to_owned(),
                 kind,
                 packets,
@@ -180,6 +194,18 @@ impl RoomMedia {
         };
         if removed {
             self.refresh_others(&publication.user_id);
+        }
+    }
+
+    /// A subscriber asked (through signalling) for a keyframe of `user_id`'s stream.
+    pub async fn request_keyframe(&self, user_id: &str, kind: StreamKind) {
+        let publication = self
+            .lock()
+            .publications
+            .get(&(user_id.to_owned(), kind))
+            .cloned();
+        if let Some(p) = publication {
+            p.request_keyframe().await;
         }
     }
 

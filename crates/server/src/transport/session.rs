@@ -5,8 +5,6 @@ use super::hub::{Publication, RoomMedia};
 use super::{codec, new_peer_connection};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -37,6 +35,8 @@ pub struct MediaSession {
     outbox: Mutex<Option<mpsc::WeakSender<ServerMessage>>>,
     publisher: tokio::sync::Mutex<Option<Conn>>,
     subscriber: tokio::sync::Mutex<Subscriber>,
+    /// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
+    by_ssrc: Arc<Mutex<HashMap<u32, Arc<Publication>>>>,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -149,6 +149,7 @@ impl MediaSession {
             outbox: Mutex::new(None),
             publisher: tokio::sync::Mutex::new(None),
             subscriber: tokio::sync::Mutex::new(Subscriber::default()),
+            by_ssrc: Arc::default(),
         })
     }
 
@@ -156,7 +157,7 @@ impl MediaSession {
         *self.outbox.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.downgrade());
     }
 
-    fn send(&self, msg: ServerMessage) {
+    pub(crate) fn send(&self, msg: ServerMessage) {
         let outbox = self
             .outbox
             .lock()
@@ -290,7 +291,7 @@ impl MediaSession {
             }
         }
         for publication in fresh {
-            let forward = forward(&pc, publication).await?;
+            let forward = forward(&pc, publication, Arc::clone(&self.by_ssrc)).await?;
             let key = (
                 forward.publication.user_id.clone(),
                 forward.publication.kind,
@@ -342,8 +343,13 @@ impl MediaSession {
 async fn forward(
     pc: &Arc<dyn PeerConnection>,
     publication: Arc<Publication>,
+    by_ssrc: Arc<Mutex<HashMap<u32, Arc<Publication>>>>,
 ) -> Result<Forward, String> {
     let ssrc: u32 = rand::random();
+    by_ssrc
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(ssrc, Arc::clone(&publication));
     let kind = publication.kind;
     let rtc_kind = if kind.is_video() {
         RtpCodecKind::Video
@@ -401,17 +407,20 @@ async fn forward(
             }
         }
     });
-    let feedback_to = Arc::clone(&publication);
     let feedback = tokio::spawn(async move {
         while let Some(event) = track.poll().await {
             let TrackLocalEvent::OnRtcpPacket(packets) = event else {
                 continue;
             };
-            let wants_keyframe = packets.iter().any(|p| {
-                p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
-            });
-            if wants_keyframe {
-                feedback_to.request_keyframe().await;
+            for wanted in super::keyframe_requests(&packets) {
+                let publication = by_ssrc
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&wanted)
+                    .cloned();
+                if let Some(p) = publication {
+                    p.request_keyframe().await;
+                }
             }
         }
     });
