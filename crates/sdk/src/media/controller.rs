@@ -82,9 +82,17 @@ pub(crate) fn spawn(
     outbox: mpsc::UnboundedSender<ClientMessage>,
 ) -> MediaHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let controller = Controller::new(sources, events, outbox);
-    tokio::spawn(controller.run(rx));
+    let (controller, inboxes) = Controller::new(sources, events, outbox);
+    tokio::spawn(controller.run(rx, inboxes));
     MediaHandle(tx)
+}
+
+/// What the controller's own threads and tasks send it: encoded frames, transport feedback,
+/// decoders' keyframe requests.
+struct Inboxes {
+    encoded: mpsc::UnboundedReceiver<Encoded>,
+    transport: mpsc::UnboundedReceiver<TransportEvent>,
+    keyframes: mpsc::UnboundedReceiver<(String, StreamKind)>,
 }
 
 /// Remote streams by user and kind, shared with the transport's delivery callback.
@@ -151,11 +159,16 @@ impl Controller {
         sources: Sources,
         events: mpsc::UnboundedSender<TrtcEvent>,
         outbox: mpsc::UnboundedSender<ClientMessage>,
-    ) -> Self {
-        let (encoded_tx, _) = mpsc::unbounded_channel();
-        let (transport_tx, _) = mpsc::unbounded_channel();
-        let (keyframe_tx, _) = mpsc::unbounded_channel();
-        Controller {
+    ) -> (Self, Inboxes) {
+        let (encoded_tx, encoded) = mpsc::unbounded_channel();
+        let (transport_tx, transport) = mpsc::unbounded_channel();
+        let (keyframe_tx, keyframes) = mpsc::unbounded_channel();
+        let inboxes = Inboxes {
+            encoded,
+            transport,
+            keyframes,
+        };
+        let controller = Controller {
             sources,
             events,
             outbox,
@@ -201,7 +214,8 @@ impl Controller {
             processor: AudioProcessor::new(1, ProcessingSettings::default())
                 .map_err(|e| tracing::warn!(error = %e, "voice processing unavailable"))
                 .ok(),
-        }
+        };
+        (controller, inboxes)
     }
 
     fn emit(&self, e: TrtcEvent) {
@@ -222,13 +236,12 @@ impl Controller {
         });
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
-        let (encoded_tx, mut encoded) = mpsc::unbounded_channel();
-        let (transport_tx, mut transport) = mpsc::unbounded_channel();
-        let (keyframe_tx, mut keyframes) = mpsc::unbounded_channel();
-        self.encoded_tx = encoded_tx;
-        self.transport_tx = transport_tx;
-        self.keyframe_tx = keyframe_tx;
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>, inboxes: Inboxes) {
+        let Inboxes {
+            mut encoded,
+            mut transport,
+            mut keyframes,
+        } = inboxes;
         // The first report covers a full interval.
         let mut stats =
             tokio::time::interval_at(tokio::time::Instant::now() + STATS_INTERVAL, STATS_INTERVAL);
@@ -552,7 +565,7 @@ impl Controller {
             return;
         }
         let Some(p) = &self.publisher else { return };
-        p.send(e.kind, &e.data, e.capture_us).await;
+        p.send(e.kind, e.data, e.capture_us).await;
         let i = kind_index(e.kind);
         if !self.first_sent[i] {
             self.first_sent[i] = true;
@@ -574,8 +587,10 @@ impl Controller {
                 }
             }
             TransportEvent::Failed { publisher } => {
-                self.warning(
-                    ERR_FAILED.abs(),
+                // There is no TRTC warning for this; the generic error, and the user stays in
+                // the room (contract §4).
+                self.error(
+                    ERR_FAILED,
                     format!(
                         "{} media connection failed",
                         if publisher { "publishing" } else { "receiving" }

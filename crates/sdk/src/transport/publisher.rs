@@ -108,7 +108,6 @@ pub(crate) struct Publisher {
     tracks: HashMap<StreamKind, Arc<Outgoing>>,
     /// The congestion controller's current target, bps.
     pub target_bps: Arc<AtomicU64>,
-    gathered: watch::Receiver<bool>,
 }
 
 impl Publisher {
@@ -212,7 +211,6 @@ impl Publisher {
                 pc,
                 tracks,
                 target_bps,
-                gathered,
             },
             sdp,
         ))
@@ -225,13 +223,12 @@ impl Publisher {
             .set_remote_description(answer)
             .await
             .map_err(|e| e.to_string())?;
-        let _ = &mut self.gathered;
         Ok(())
     }
 
     /// Sends one encoded frame (an H.264 access unit or an Opus packet) captured at
     /// `capture_us`. Before the connection is up packets are dropped, as a real-time sender must.
-    pub(crate) async fn send(&self, kind: StreamKind, data: &[u8], capture_us: u64) {
+    pub(crate) async fn send(&self, kind: StreamKind, data: Vec<u8>, capture_us: u64) {
         let Some(out) = self.tracks.get(&kind) else {
             return;
         };
@@ -243,7 +240,7 @@ impl Publisher {
         let timestamp = rtp_timestamp(capture_us, rate);
         let packets: Vec<rtc::rtp::Packet> = {
             let mut st = out.state.lock().unwrap_or_else(|e| e.into_inner());
-            let Ok(payloads) = st.payloader.payload(MTU, &Bytes::copy_from_slice(data)) else {
+            let Ok(payloads) = st.payloader.payload(MTU, &Bytes::from(data)) else {
                 return;
             };
             let n = payloads.len();

@@ -81,13 +81,12 @@ impl PeerConnectionEventHandler for Handler {
         let user_id = track.stream_id().await;
         let (id, ssrcs) = (track.track_id().await, track.ssrcs().await);
         tracing::debug!(user = %user_id, %id, ?ssrcs, "on_track");
-        let Some(kind) = StreamKind::from_track_id(&track.track_id().await) else {
+        let Some(kind) = StreamKind::from_track_id(&id) else {
             return;
         };
-        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+        let Some(ssrc) = ssrcs.first().copied() else {
             return;
         };
-        tracing::debug!(user = %user_id, ?kind, ssrc, "remote track");
         let key = (user_id.clone(), kind);
         lock(&self.shared)
             .tracks
