@@ -6,11 +6,16 @@ use common::*;
 
 /// The next event named `name` whose `key` equals `value`.
 fn until_with(p: &mut Proc, name: &str, key: &str, value: serde_json::Value) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + WAIT;
     loop {
         let e = p.until(name);
         if e[key] == value {
             return e;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {name} with {key} = {value}"
+        );
     }
 }
 

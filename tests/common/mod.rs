@@ -82,8 +82,9 @@ impl Proc {
     }
 
     /// The next line as JSON, past the periodic onStatistics lines (no sequence a test
-    /// checks includes them).
+    /// checks includes them). Those lines keep coming, so the wait is bounded as a whole.
     pub fn event(&mut self) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + WAIT;
         loop {
             let l = self.line();
             let v: serde_json::Value =
@@ -91,16 +92,27 @@ impl Proc {
             if v["event"] != "onStatistics" {
                 return v;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only statistics for {WAIT:?}; saw {:?}",
+                self.seen
+            );
         }
     }
 
-    /// Reads events until one named `name`.
+    /// Reads events until one named `name`, for at most [`WAIT`] in all.
     pub fn until(&mut self, name: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + WAIT;
         loop {
             let e = self.event();
             if e["event"] == name {
                 return e;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {name} within {WAIT:?}; saw {:?}",
+                self.seen
+            );
         }
     }
 
