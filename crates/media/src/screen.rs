@@ -62,20 +62,33 @@ fn preflight(display: Option<&str>) -> Result<(), CaptureError> {
 }
 
 fn server(display: Option<&str>) -> Result<std::rc::Rc<scrap::x11::Server>, CaptureError> {
-    let name = display.map(|d| {
-        std::ffi::CString::new(d)
-            .map_err(|_| CaptureError::NoDevice(format!("bad display name {d:?}")))
-    });
-    let server = match name {
-        Some(n) => {
-            let n = n?;
-            scrap::x11::Server::connect(n.as_ptr())
+    let name = display
+        .map(|d| {
+            std::ffi::CString::new(d)
+                .map_err(|_| CaptureError::NoDevice(format!("bad display name {d:?}")))
+        })
+        .transpose()?;
+    // xcb's connect fails transiently on a busy machine right after another client connected
+    // (seen as "Generic" while the MIT-SHM preflight had just succeeded): retry briefly.
+    let mut attempt = 0;
+    loop {
+        let server = match &name {
+            Some(n) => scrap::x11::Server::connect(n.as_ptr()),
+            None => scrap::x11::Server::default(),
+        };
+        match server {
+            Ok(s) => return Ok(std::rc::Rc::new(s)),
+            Err(e) if attempt >= 4 => {
+                return Err(CaptureError::NoDevice(format!(
+                    "no X display to capture: {e:?}"
+                )))
+            }
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
-        None => scrap::x11::Server::default(),
-    };
-    server
-        .map(std::rc::Rc::new)
-        .map_err(|e| CaptureError::NoDevice(format!("no X display to capture: {e:?}")))
+    }
 }
 
 /// The screens of `display` (`None`: `$DISPLAY`), primary first.
