@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use std::path::PathBuf;
+use trtc_sdk::SourceChoice;
 
 /// TRTC Meeting: type a room ID and a user ID, and you are in the meeting.
 #[derive(Parser, Debug, Clone, Default)]
@@ -22,6 +23,16 @@ pub struct Cli {
     /// Keep settings and the built-in server's keys here instead of the user's config folder.
     #[arg(long = "config-dir")]
     pub config_dir: Option<PathBuf>,
+    /// Where camera pictures come from: the system's camera, the synthetic test pattern, or none.
+    #[arg(long, default_value = "device", value_name = "synthetic|device|none")]
+    pub camera: SourceChoice,
+    /// Where microphone sound comes from: the system's microphone, a 440 Hz tone, or none.
+    #[arg(long, default_value = "device", value_name = "synthetic|device|none")]
+    pub mic: SourceChoice,
+    /// Where others' voices play: the system's output device, or nowhere (machines without
+    /// sound hardware).
+    #[arg(long, default_value = "device", value_name = "device|none")]
+    pub speaker: SourceChoice,
 }
 
 impl Cli {

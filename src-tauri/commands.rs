@@ -121,6 +121,7 @@ pub fn enter_room(state: tauri::State<'_, AppState>, form: JoinForm) -> Result<(
 #[tauri::command]
 pub fn exit_room(state: tauri::State<'_, AppState>) {
     state.cloud.exit_room();
+    state.videos.close_all();
 }
 
 /// Live scenes: become anchor or audience; onSwitchRole follows.

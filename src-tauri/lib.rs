@@ -6,14 +6,20 @@
 //! | `cli` | the app's flags (qa-contract §1) |
 //! | `connection` | which server, which sdkAppId, how userSigs are made |
 //! | `embedded` | the built-in room server and how a second instance finds it |
-//! | `commands` | the Tauri commands the UI calls |
+//! | `commands` | the Tauri commands the UI calls for the room |
+//! | `media` | the Tauri commands for camera, microphone, screen and remote views |
+//! | `video` | the binary frame path from the SDK's views to the tiles' canvases |
+//! | `frame_socket` | the loopback WebSocket that frame path crosses to the page |
 //! | `settings` | what is remembered between runs (0600, atomic writes) |
 
 mod cli;
 mod commands;
 mod connection;
 mod embedded;
+mod frame_socket;
+mod media;
 mod settings;
+mod video;
 
 use clap::Parser;
 use cli::Cli;
@@ -33,6 +39,10 @@ pub struct AppState {
     connection: Mutex<Connection>,
     /// The built-in server's connection, kept to switch back from a remote server.
     builtin: Connection,
+    /// The video views the tiles pull pictures from.
+    videos: std::sync::Arc<video::Videos>,
+    /// Where the page fetches them.
+    frame_endpoint: frame_socket::FrameEndpoint,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,12 +158,16 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?
         .unwrap_or_else(|| builtin.clone());
     tracing::info!(url = %connection.server_url, builtin = connection.builtin, "connection");
+    if cli.speaker == trtc_sdk::SourceChoice::Synthetic {
+        anyhow::bail!("--speaker takes device or none");
+    }
     let cloud = TrtcCloud::new(TrtcCloudConfig {
-        // Playout joins the app together with its video grid and device pickers (media
-        // issue, in progress); until then the app neither plays nor warns about a speaker.
-        speaker: trtc_sdk::SourceChoice::None,
-        ..TrtcCloudConfig::default().with_server_url(connection.server_url.clone())
+        speaker: cli.speaker,
+        ..TrtcCloudConfig::default()
+            .with_server_url(connection.server_url.clone())
+            .with_sources(cli.camera, cli.mic)
     });
+    let videos = std::sync::Arc::new(video::Videos::default());
     let state = AppState {
         cloud: cloud.clone(),
         cli,
@@ -161,6 +175,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
         settings: Mutex::new(settings),
         connection: Mutex::new(connection),
         builtin,
+        frame_endpoint: frame_socket::start(std::sync::Arc::clone(&videos))?,
+        videos,
     };
     tracing::debug!(flags = ?state.cli.config_dir, "state ready");
     let app = tauri::Builder::default()
@@ -172,6 +188,19 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             commands::switch_role,
             commands::set_media_switches,
             commands::save_server_settings,
+            media::start_local_preview,
+            media::stop_local_preview,
+            media::start_local_audio,
+            media::stop_local_audio,
+            media::mute_local_audio,
+            media::start_remote_view,
+            media::stop_remote_view,
+            media::get_screen_capture_sources,
+            media::start_screen_capture,
+            media::stop_screen_capture,
+            media::set_video_encoder_param,
+            media::video_endpoint,
+            media::video_path_cost,
         ])
         .setup(move |app| {
             // SDK events → the UI, in order, as event lines.

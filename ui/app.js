@@ -18,19 +18,47 @@ const state = {
   self: "",
   room: "",
   scene: "videocall",
+  role: "anchor",
+  camera: true,
+  mic: false,
   members: new Set(),
   lastError: null,
   connection: null,
 };
 
 // ---------- toasts and dialogs ----------
+// One toast at a time, each readable: a toast stays at least TOAST_MIN_MS before the next
+// replaces it (entering a room on a machine without devices raises "Enter room success" and
+// three device warnings within milliseconds), and hides TOAST_MS after it appeared.
+const TOAST_MIN_MS = 1500;
+const TOAST_MS = 4000;
+const toastQueue = [];
+let toastShownAt = 0;
 let toastTimer = 0;
-function toast(text) {
+// `detail` (the reason behind a fixed text QA matches) shows on hover.
+function toast(text, detail) {
+  toastQueue.push({ text, detail });
+  if (toastQueue.length === 1) showNextToast();
+}
+function showNextToast() {
+  const wait = toastShownAt + TOAST_MIN_MS - performance.now();
   const t = $("toast");
-  t.textContent = text;
+  if (!t.hidden && wait > 0) {
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(showNextToast, wait);
+    return;
+  }
+  const next = toastQueue.shift();
+  if (!next) {
+    t.hidden = true;
+    return;
+  }
+  t.textContent = next.text;
+  t.title = next.detail || "";
   t.hidden = false;
+  toastShownAt = performance.now();
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (t.hidden = true), 4000);
+  toastTimer = setTimeout(showNextToast, toastQueue.length ? TOAST_MIN_MS : TOAST_MS);
 }
 
 const dialogs = [];
@@ -133,6 +161,9 @@ $("join-form").addEventListener("submit", async (e) => {
     state.self = form.userId;
     state.room = form.roomIdType === "string" ? form.roomId : form.roomId;
     state.scene = form.scene;
+    state.role = form.role;
+    state.camera = form.camera;
+    state.mic = form.mic;
   } catch (err) {
     state.phase = "join";
     setEntering(false);
@@ -180,21 +211,6 @@ function renderRoom() {
       return li;
     }),
   );
-  $("stage").replaceChildren(
-    ...people.map((id, i) => {
-      const tile = document.createElement("div");
-      tile.className = "tile";
-      const avatar = document.createElement("div");
-      avatar.className = "avatar";
-      avatar.style.background = colorFor(id);
-      avatar.textContent = initials(id);
-      const name = document.createElement("span");
-      name.className = "name";
-      name.textContent = i === 0 ? `${id} (me)` : id;
-      tile.append(avatar, name);
-      return tile;
-    }),
-  );
 }
 
 function showScreen(which) {
@@ -203,6 +219,7 @@ function showScreen(which) {
 }
 
 function backToJoin() {
+  Media.leave();
   state.phase = "join";
   state.members.clear();
   $("net-banner").hidden = true;
@@ -221,6 +238,7 @@ $("leave-confirm").addEventListener("click", () => {
 
 // ---------- SDK events ----------
 function onEvent(e) {
+  if (state.phase === "room" && Media.onEvent(e)) return;
   switch (e.event) {
     case "onError":
       if (state.phase === "entering") {
@@ -240,6 +258,7 @@ function onEvent(e) {
         showScreen("room");
         renderRoom();
         toast("Enter room success");
+        Media.enter(state.self, state.scene, state.role, state.camera, state.mic);
       } else {
         const msg = state.lastError && state.lastError.errCode === e.result ? state.lastError.errMsg : "Failed to enter the room";
         backToJoin();
@@ -327,6 +346,9 @@ $("settings-form").addEventListener("submit", async (e) => {
     $("settings-error").hidden = false;
   }
 });
+
+// What media.js uses.
+const App = { toast, openDialog, closeDialog, colorFor, initials, LIVE_SCENES };
 
 // ---------- start ----------
 async function start() {

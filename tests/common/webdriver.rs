@@ -40,7 +40,8 @@ pub fn find_tool(name: &str, hint: &str) -> PathBuf {
 pub struct Gui {
     pub client: Client,
     driver: Child,
-    _display: Display,
+    /// The app's own X display.
+    pub display: Display,
     /// This app's `--config-dir`.
     pub config_dir: PathBuf,
     _owned_dir: Option<tempfile::TempDir>,
@@ -57,7 +58,16 @@ impl Gui {
 
     /// Launches the app with `args` and the given `--config-dir`, which may be shared.
     pub async fn launch_in(config_dir: &std::path::Path, args: &[&str]) -> Gui {
-        let display = Display::start("1280x800x24", &[]);
+        Self::launch_on(config_dir, &[], args).await
+    }
+
+    /// Launches the app on an Xvfb started with `xvfb_extra` (for example without MIT-SHM).
+    pub async fn launch_on(
+        config_dir: &std::path::Path,
+        xvfb_extra: &[&str],
+        args: &[&str],
+    ) -> Gui {
+        let display = Display::start("1280x800x24", xvfb_extra);
         let tauri_driver = find_tool(
             "tauri-driver",
             "run scripts/setup.sh (cargo install tauri-driver --locked)",
@@ -101,7 +111,7 @@ impl Gui {
         let gui = Gui {
             client,
             driver,
-            _display: display,
+            display,
             config_dir: config_dir.to_path_buf(),
             _owned_dir: None,
         };
@@ -157,10 +167,14 @@ impl Gui {
                     return last;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "{testid}: text never matched; last {last:?}"
-            );
+            if Instant::now() >= deadline {
+                let page = self
+                    .client
+                    .execute("const t = document.querySelector(\"[data-testid='toast']\"); return document.body.innerText + ' | toast: ' + t.textContent + ' hidden=' + t.hidden + ' log=' + (window.__log || []).join(';')", vec![])
+                    .await
+                    .unwrap_or_default();
+                panic!("{testid}: text never matched; last {last:?}; the page shows {page}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -184,6 +198,30 @@ impl Gui {
 
     pub async fn select(&self, testid: &str, value: &str) {
         self.el(testid).await.select_by_value(value).await.unwrap();
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page.
+    pub async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}"))
+    }
+
+    /// Waits until `attr` of `testid` equals `value`.
+    pub async fn wait_attr(&self, testid: &str, attr: &str, value: &str) {
+        let deadline = Instant::now() + UI_WAIT;
+        loop {
+            let now = self.attr(testid, attr).await;
+            if now.as_deref() == Some(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{testid}[{attr}] never became {value:?}; last {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn attr(&self, testid: &str, name: &str) -> Option<String> {

@@ -13,6 +13,7 @@
 //! | [`convert`] | pixel-format conversion (yuvutils-rs) |
 //! | [`codec`] | H.264 (OpenH264) and Opus, synchronous, for dedicated media threads |
 //! | [`processing`] | echo cancellation, noise suppression, gain control (WebRTC APM) |
+//! | [`render`] | decoded pictures scaled to a tile and turned into RGBA for display |
 //! | [`params`] | TRTC's `TRTCVideoEncParam`, resolution table, `TRTCAudioQuality` |
 //! | [`analysis`] | measurements on decoded media (tone frequency) used by tests and stats |
 //!
@@ -32,6 +33,7 @@ pub mod mic;
 pub mod params;
 pub mod playout;
 pub mod processing;
+pub mod render;
 #[cfg(target_os = "linux")]
 pub mod screen;
 pub mod sink;

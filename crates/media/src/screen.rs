@@ -91,9 +91,10 @@ fn server(display: Option<&str>) -> Result<std::rc::Rc<scrap::x11::Server>, Capt
     }
 }
 
-/// The screens of `display` (`None`: `$DISPLAY`), primary first.
+/// The screens of `display` (`None`: `$DISPLAY`), primary first. Listing needs only the X
+/// connection; whether capture can work (MIT-SHM) is checked when it starts, as TRTC reports
+/// a capture failure from startScreenCapture rather than from the source list.
 pub fn list_screens(display: Option<&str>) -> Result<Vec<ScreenSourceInfo>, CaptureError> {
-    preflight(display)?;
     let server = server(display)?;
     let mut screens: Vec<ScreenSourceInfo> = scrap::x11::Server::displays(server)
         .map(|d| {
@@ -176,6 +177,7 @@ fn open(
 
 impl VideoSource for ScreenCapture {
     fn start(&mut self, sink: FrameSink<VideoFrame>) -> Result<(), CaptureError> {
+        preflight(self.display.as_deref())?;
         let wanted = list_screens(self.display.as_deref())?
             .get(self.source_id)
             .cloned()

@@ -786,6 +786,7 @@ impl Controller {
             }
         }
         let mut remote = Vec::new();
+        let mut remote_audio = Vec::new();
         let mut received_total = 0;
         let (mut lost_total, mut packets_total) = (0u64, 0u64);
         let counters = self
@@ -830,7 +831,7 @@ impl Controller {
                         ..Default::default()
                     });
                 } else {
-                    remote.push(TrtcRemoteStatistics {
+                    remote_audio.push(TrtcRemoteStatistics {
                         user_id: user.clone(),
                         stream_type: 0,
                         audio_bitrate: kbps,
@@ -842,7 +843,7 @@ impl Controller {
                 }
             }
         }
-        remote.sort_by(|a, b| (&a.user_id, a.stream_type).cmp(&(&b.user_id, b.stream_type)));
+        let remote = super::statistics::merge_audio_into_big(remote, remote_audio);
         let down_loss = (lost_total * 100).checked_div(packets_total).unwrap_or(0) as u32;
         self.emit(TrtcEvent::Statistics(TrtcStatistics {
             rtt: self.rtt_ms.load(Ordering::Relaxed),

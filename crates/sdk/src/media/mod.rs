@@ -5,6 +5,7 @@
 mod controller;
 mod local;
 mod remote;
+mod statistics;
 
 pub(crate) use controller::{spawn, MediaCommand, MediaHandle, Sources};
 
