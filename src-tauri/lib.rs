@@ -200,6 +200,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             media::stop_screen_capture,
             media::set_video_encoder_param,
             media::video_endpoint,
+            media::get_devices_list,
+            media::set_current_device,
             media::video_path_cost,
         ])
         .setup(move |app| {

@@ -156,3 +156,57 @@ pub fn video_endpoint(state: tauri::State<'_, AppState>) -> crate::frame_socket:
 pub fn video_path_cost(state: tauri::State<'_, AppState>) -> crate::video::PathCostSummary {
     state.videos.cost()
 }
+
+/// A device as the pickers show it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    device_id: String,
+    device_name: String,
+    is_default: bool,
+    /// The one in use.
+    current: bool,
+}
+
+fn device_type(kind: i32) -> Result<trtc_sdk::TxMediaDeviceType, String> {
+    trtc_sdk::TxMediaDeviceType::from_number(kind)
+        .ok_or_else(|| format!("device type {kind} is not 0 (mic), 1 (speaker) or 2 (camera)"))
+}
+
+/// The devices of TRTC's type `kind` (0 mic, 1 speaker, 2 camera), the one in use marked.
+#[tauri::command]
+pub fn get_devices_list(
+    state: tauri::State<'_, AppState>,
+    kind: i32,
+) -> Result<Vec<Device>, String> {
+    let kind = device_type(kind)?;
+    let manager = state.cloud.get_device_manager();
+    let current = manager.get_current_device(kind).map(|d| d.device_id);
+    Ok(manager
+        .get_devices_list(kind)?
+        .into_iter()
+        .map(|d| Device {
+            current: current.as_deref() == Some(d.device_id.as_str()),
+            device_id: d.device_id,
+            device_name: d.device_name,
+            is_default: d.is_default,
+        })
+        .collect())
+}
+
+/// Chooses a device; a running one switches at once.
+#[tauri::command]
+pub fn set_current_device(
+    state: tauri::State<'_, AppState>,
+    kind: i32,
+    device_id: String,
+) -> Result<(), String> {
+    match state
+        .cloud
+        .get_device_manager()
+        .set_current_device(device_type(kind)?, &device_id)
+    {
+        0 => Ok(()),
+        code => Err(format!("no such device: {device_id} ({code})")),
+    }
+}

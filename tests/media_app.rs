@@ -296,5 +296,47 @@ async fn a_screen_capture_that_fails_shows_the_toast_and_the_meeting_goes_on() {
     // The camera preview is back.
     gui.wait_attr("camera-toggle", "aria-pressed", "true").await;
     counter_rises(&gui, "video-tile-self", 5).await;
+
+    // Devices and video: the pickers list what the system has; a smaller resolution applies
+    // to the running camera.
+    gui.click("video-settings-open").await;
+    let deadline = Instant::now() + common::webdriver::UI_WAIT;
+    loop {
+        let counts = gui
+            .js(
+                "return ['camera-device', 'mic-device', 'speaker-device'].map((id) => document.getElementById(id).options.length)",
+                vec![],
+            )
+            .await;
+        if counts
+            .as_array()
+            .is_some_and(|c| c.iter().all(|n| n.as_u64() >= Some(1)))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "device pickers: {counts}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gui.select("video-resolution", "320x180").await;
+    gui.click("video-settings-apply").await;
+    gui.wait_text("toast", |t| t == "Video settings applied")
+        .await;
+    let deadline = Instant::now() + common::webdriver::UI_WAIT;
+    loop {
+        let w = gui
+            .js(
+                "return document.querySelector(`[data-testid='video-tile-self'] canvas`).width",
+                vec![],
+            )
+            .await;
+        if w == 320 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the self tile is {w} pixels wide"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     gui.close().await;
 }

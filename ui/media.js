@@ -378,8 +378,41 @@ const Media = (() => {
     for (const el of document.querySelectorAll(".tile .stats")) el.hidden = !controls.statsShown;
   });
 
+  const DEVICE_PICKERS = ["camera-device", "mic-device", "speaker-device"];
+  async function fillDevicePicker(id) {
+    const select = $(id);
+    let devices = [];
+    try {
+      devices = await invoke("get_devices_list", { kind: Number(select.dataset.kind) });
+    } catch (err) {
+      select.title = String(err);
+    }
+    select.replaceChildren(
+      ...devices.map((d) => {
+        const o = document.createElement("option");
+        o.value = d.deviceId;
+        o.textContent = d.deviceName + (d.isDefault ? " (default)" : "");
+        o.selected = d.current;
+        return o;
+      }),
+    );
+    if (!devices.length) select.append(new Option("None found", ""));
+    select.disabled = !devices.length;
+  }
+  for (const id of DEVICE_PICKERS) {
+    $(id).addEventListener("change", async () => {
+      try {
+        await invoke("set_current_device", { kind: Number($(id).dataset.kind), deviceId: $(id).value });
+      } catch (err) {
+        App.toast(String(err));
+        fillDevicePicker(id);
+      }
+    });
+  }
+
   $("video-settings-open").addEventListener("click", () => {
     $("video-settings-error").hidden = true;
+    for (const id of DEVICE_PICKERS) fillDevicePicker(id);
     App.openDialog("video-settings", () => App.closeDialog("video-settings"));
   });
   $("video-settings-cancel").addEventListener("click", () => App.closeDialog("video-settings"));

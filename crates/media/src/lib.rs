@@ -13,6 +13,7 @@
 //! | [`convert`] | pixel-format conversion (yuvutils-rs) |
 //! | [`codec`] | H.264 (OpenH264) and Opus, synchronous, for dedicated media threads |
 //! | [`processing`] | echo cancellation, noise suppression, gain control (WebRTC APM) |
+//! | [`devices`] | listing and choosing microphones, speakers and cameras (TRTC's device manager) |
 //! | [`render`] | decoded pictures scaled to a tile and turned into RGBA for display |
 //! | [`params`] | TRTC's `TRTCVideoEncParam`, resolution table, `TRTCAudioQuality` |
 //! | [`analysis`] | measurements on decoded media (tone frequency) used by tests and stats |
@@ -28,6 +29,7 @@ pub mod analysis;
 pub mod camera;
 pub mod codec;
 pub mod convert;
+pub mod devices;
 pub mod frame;
 pub mod mic;
 pub mod params;

@@ -8,16 +8,17 @@
 use crate::frame::{now_us, AudioFrame};
 use crate::sink::FrameSink;
 use crate::source::{AudioSource, CaptureError, CaptureThread};
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The rate the pipeline runs at; the device is asked for it.
 pub const CAPTURE_RATE: u32 = 48_000;
 
-/// The default microphone.
+/// A microphone: the system's default, or one chosen from [`crate::devices::list`].
 #[derive(Debug, Default)]
 pub struct Microphone {
+    device: Option<String>,
     thread: CaptureThread,
 }
 
@@ -25,6 +26,14 @@ impl Microphone {
     /// The system's default input device.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The input device with this id (`None`: the default).
+    pub fn with_device(device: Option<String>) -> Self {
+        Microphone {
+            device,
+            thread: CaptureThread::default(),
+        }
     }
 }
 
@@ -57,11 +66,8 @@ impl Framer {
     }
 }
 
-fn open(sink: FrameSink<AudioFrame>) -> Result<cpal::Stream, CaptureError> {
-    let host = cpal::default_host();
-    let device = host
-        .default_input_device()
-        .ok_or_else(|| CaptureError::NoDevice("no microphone".into()))?;
+fn open(device: Option<&str>, sink: FrameSink<AudioFrame>) -> Result<cpal::Stream, CaptureError> {
+    let device = crate::devices::input_device(device)?;
     let ranges = device
         .supported_input_configs()
         .map_err(|e| CaptureError::NoDevice(format!("microphone: {e}")))?;
@@ -124,9 +130,10 @@ fn open(sink: FrameSink<AudioFrame>) -> Result<cpal::Stream, CaptureError> {
 
 impl AudioSource for Microphone {
     fn start(&mut self, sink: FrameSink<AudioFrame>) -> Result<(), CaptureError> {
+        let device = self.device.clone();
         self.thread.start(
             "microphone",
-            move || open(sink),
+            move || open(device.as_deref(), sink),
             |stream, stop| {
                 // The stream delivers on cpal's own thread; this one only keeps it alive.
                 while !stop.load(Ordering::Relaxed) {

@@ -127,20 +127,25 @@ impl Reference {
     }
 }
 
-/// The default output device playing a [`Mixer`].
+/// An output device playing a [`Mixer`].
 #[derive(Debug, Default)]
 pub struct Speaker {
     thread: CaptureThread,
 }
 
 impl Speaker {
-    /// Opens the default output device and plays `mixer` until dropped; `reference` (a mono
-    /// processor shared with the microphone path) hears everything played.
-    pub fn start(mixer: Mixer, reference: Option<AudioProcessor>) -> Result<Speaker, CaptureError> {
+    /// Opens the output device `device` (`None`: the default; ids from
+    /// [`crate::devices::list`]) and plays `mixer` until dropped; `reference` (a mono processor
+    /// shared with the microphone path) hears everything played.
+    pub fn start(
+        device: Option<String>,
+        mixer: Mixer,
+        reference: Option<AudioProcessor>,
+    ) -> Result<Speaker, CaptureError> {
         let mut thread = CaptureThread::default();
         thread.start(
             "speaker",
-            move || open(mixer, reference),
+            move || open(device.as_deref(), mixer, reference),
             |stream, stop| {
                 // cpal plays on its own thread; this one keeps the stream alive.
                 while !stop.load(Ordering::Relaxed) {
@@ -158,11 +163,13 @@ impl Speaker {
     }
 }
 
-fn open(mixer: Mixer, reference: Option<AudioProcessor>) -> Result<cpal::Stream, CaptureError> {
-    use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-    let device = cpal::default_host()
-        .default_output_device()
-        .ok_or_else(|| CaptureError::NoDevice("no speaker".into()))?;
+fn open(
+    device: Option<&str>,
+    mixer: Mixer,
+    reference: Option<AudioProcessor>,
+) -> Result<cpal::Stream, CaptureError> {
+    use cpal::traits::{DeviceTrait, StreamTrait};
+    let device = crate::devices::output_device(device)?;
     let supported = device
         .supported_output_configs()
         .map_err(|e| CaptureError::NoDevice(format!("speaker: {e}")))?

@@ -102,6 +102,7 @@ pub struct TrtcCloud {
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     media: MediaHandle,
+    devices: media::DeviceSelection,
     listeners: Listeners,
     subscribers: Subscribers,
 }
@@ -141,12 +142,14 @@ impl TrtcCloud {
         let tls = crate::tls::client_config(&config.extra_root_certs);
         let rt = runtime();
         let (media_out, media_out_rx) = mpsc::unbounded_channel();
+        let devices = media::DeviceSelection::default();
         let media = {
             let _in_runtime = rt.enter();
             let sources = media::Sources {
                 camera: config.camera,
                 mic: config.mic,
                 speaker: config.speaker,
+                devices: devices.clone(),
             };
             media::spawn(sources, events.clone(), media_out)
         };
@@ -167,6 +170,7 @@ impl TrtcCloud {
             inner: Arc::new(Inner {
                 commands,
                 media,
+                devices,
                 listeners,
                 subscribers,
             }),
@@ -175,6 +179,10 @@ impl TrtcCloud {
 
     pub(crate) fn media(&self, c: MediaCommand) {
         self.inner.media.send(c);
+    }
+
+    pub(crate) fn device_selection(&self) -> media::DeviceSelection {
+        self.inner.devices.clone()
     }
 
     fn command(&self, c: Command) {

@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 mod cloud;
+pub mod device_manager;
 mod driver;
 mod listener;
 mod media;
@@ -50,6 +51,7 @@ mod tls;
 mod transport;
 
 pub use cloud::{EventStream, TrtcCloud, TrtcCloudConfig, DEFAULT_SERVER_URL};
+pub use device_manager::{TxDeviceInfo, TxDeviceManager, TxMediaDeviceType};
 pub use listener::TrtcCloudListener;
 pub use media::{AudioSink, SourceChoice, VideoView, SYNTHETIC_TONE_HZ};
 pub use media_api::ScreenCaptureSource;

@@ -8,7 +8,9 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 use trtc_media::analysis::dominant_frequency;
-use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcAudioQuality, TrtcEvent};
+use trtc_sdk::{
+    frame_channel, SourceChoice, TrtcAppScene, TrtcAudioQuality, TrtcEvent, TxMediaDeviceType,
+};
 
 fn client(url: &str, user: &str, mic: SourceChoice) -> Client {
     media_client(url, user, SourceChoice::None, mic, SourceChoice::None)
@@ -27,6 +29,38 @@ async fn a_device_microphone_is_heard_by_the_other_side() {
     let mut listener = client(&server.url, "listener", SourceChoice::None);
     assert!(speaker.enter(70, TrtcAppScene::VideoCall).await > 0);
     assert!(listener.enter(70, TrtcAppScene::VideoCall).await > 0);
+    // The device manager lists the microphones and speakers the sound server offers and
+    // opens the one chosen; an unknown device is refused and changes nothing.
+    let devices = speaker.cloud.get_device_manager();
+    let mics = devices.get_devices_list(TxMediaDeviceType::Mic).unwrap();
+    eprintln!("microphones: {mics:?}");
+    assert!(!mics.is_empty() && mics[0].is_default, "{mics:?}");
+    assert!(!devices
+        .get_devices_list(TxMediaDeviceType::Speaker)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        devices.set_current_device(TxMediaDeviceType::Mic, "alsa:no-such-device"),
+        trtc_sdk::device_manager::ERR_DEVICE_NOT_FOUND
+    );
+    assert_eq!(
+        devices.get_current_device(TxMediaDeviceType::Mic).as_ref(),
+        Some(&mics[0])
+    );
+    // Not the default entry, but a named device that also reaches the sound server.
+    let chosen = mics
+        .iter()
+        .find(|d| !d.is_default && d.device_id.contains("pulse"))
+        .unwrap_or(&mics[0])
+        .clone();
+    assert_eq!(
+        devices.set_current_device(TxMediaDeviceType::Mic, &chosen.device_id),
+        0
+    );
+    assert_eq!(
+        devices.get_current_device(TxMediaDeviceType::Mic),
+        Some(chosen)
+    );
     speaker.cloud.start_local_audio(TrtcAudioQuality::Default);
     speaker
         .wait_for(|e| matches!(e, TrtcEvent::MicDidReady))

@@ -4,7 +4,7 @@
 
 use super::local::{Encoded, LocalStream};
 use super::remote::{AudioSlot, RemoteStream, Unit, ViewSlot};
-use super::{camera_source, mic_source, AudioSink, SourceChoice, VideoView};
+use super::{camera_source, mic_source, AudioSink, DeviceSelection, SourceChoice, VideoView};
 use crate::transport::{Publisher, RemoteFrame, Subscriber, TransportEvent};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use trtc_media::devices::DeviceType;
 use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
 use trtc_media::playout::{Mixer, Speaker};
 use trtc_media::processing::{AudioProcessor, ProcessingSettings};
@@ -44,6 +45,8 @@ pub(crate) enum MediaCommand {
     ResumeScreenCapture,
     SetVideoEncoderParam(TrtcVideoEncParam),
     SetSubStreamEncoderParam(TrtcVideoEncParam),
+    /// The device manager chose another device of this type: reopen it if it is running.
+    DeviceChanged(DeviceType),
     /// The driver: the room was entered; media binds towards this address.
     Entered(IpAddr),
     /// The driver: the session is over; the sender (if any) hears when media is released.
@@ -67,12 +70,14 @@ impl MediaHandle {
 }
 
 /// Sources chosen for this instance.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Sources {
     pub camera: SourceChoice,
     pub mic: SourceChoice,
-    /// `Device` plays remote audio on the default output; anything else plays nothing.
+    /// `Device` plays remote audio on the selected output; anything else plays nothing.
     pub speaker: SourceChoice,
+    /// Which devices `Device` means (the device manager's choice; default when unset).
+    pub devices: DeviceSelection,
 }
 
 /// Starts the controller on the current runtime.
@@ -122,6 +127,7 @@ struct Controller {
     camera_view: Option<VideoView>,
     camera_muted: bool,
     mic: Option<LocalStream>,
+    mic_quality: TrtcAudioQuality,
     mic_muted: bool,
     screen: Option<LocalStream>,
     screen_paused: bool,
@@ -179,6 +185,7 @@ impl Controller {
             camera_view: None,
             camera_muted: false,
             mic: None,
+            mic_quality: TrtcAudioQuality::Default,
             mic_muted: false,
             screen: None,
             screen_paused: false,
@@ -353,6 +360,7 @@ impl Controller {
                     self.emit(TrtcEvent::ScreenCaptureResumed { reason: 0 });
                 }
             }
+            MediaCommand::DeviceChanged(kind) => self.device_changed(kind),
             MediaCommand::SetVideoEncoderParam(p) => {
                 self.video_param = p;
                 if self.camera.is_some() {
@@ -413,8 +421,14 @@ impl Controller {
             return;
         }
         let (w, h) = self.video_param.encoded_size();
-        let Some(source) = camera_source(self.sources.camera, w, h, self.video_param.video_fps)
-        else {
+        let device = self.sources.devices.get(DeviceType::Camera);
+        let Some(source) = camera_source(
+            self.sources.camera,
+            device.as_deref(),
+            w,
+            h,
+            self.video_param.video_fps,
+        ) else {
             let e = CaptureError::NoDevice("camera source is none".into());
             self.capture_failed(
                 &e,
@@ -457,11 +471,35 @@ impl Controller {
         }
     }
 
+    /// Reopens a running device after the device manager chose another one; TRTC switches
+    /// devices in the middle of a call.
+    fn device_changed(&mut self, kind: DeviceType) {
+        match kind {
+            DeviceType::Camera if self.camera.is_some() => {
+                let view = self.camera_view.clone();
+                self.camera = None;
+                self.start_camera(view);
+            }
+            DeviceType::Mic if self.mic.is_some() => {
+                self.mic = None;
+                self.start_mic(self.mic_quality);
+            }
+            DeviceType::Speaker => {
+                if let Some(mut s) = self.speaker.take() {
+                    s.stop();
+                    self.start_speaker();
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn start_speaker(&mut self) {
         if self.speaker.is_some() || self.sources.speaker != SourceChoice::Device {
             return;
         }
-        match Speaker::start(self.mixer.clone(), self.processor.clone()) {
+        let device = self.sources.devices.get(DeviceType::Speaker);
+        match Speaker::start(device, self.mixer.clone(), self.processor.clone()) {
             Ok(s) => self.speaker = Some(s),
             Err(e) => self.warning(
                 WARNING_SPEAKER_DEVICE_EMPTY,
@@ -474,7 +512,9 @@ impl Controller {
         if self.mic.is_some() {
             return;
         }
-        let Some(source) = mic_source(self.sources.mic) else {
+        self.mic_quality = quality;
+        let device = self.sources.devices.get(DeviceType::Mic);
+        let Some(source) = mic_source(self.sources.mic, device) else {
             let e = CaptureError::NoDevice("microphone source is none".into());
             self.capture_failed(
                 &e,

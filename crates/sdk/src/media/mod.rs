@@ -9,6 +9,9 @@ mod statistics;
 
 pub(crate) use controller::{spawn, MediaCommand, MediaHandle, Sources};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use trtc_media::devices::DeviceType;
 use trtc_media::sink::FrameSink;
 use trtc_media::synthetic::{SyntheticAudio, SyntheticVideo};
 use trtc_media::{AudioFrame, AudioSource, VideoFrame, VideoSource};
@@ -45,11 +48,34 @@ impl std::str::FromStr for SourceChoice {
     }
 }
 
+/// The devices the device manager chose, shared by it (writes) and the controller (reads when
+/// it opens a device). `None` for a type: the system default.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeviceSelection(Arc<Mutex<HashMap<DeviceType, String>>>);
+
+impl DeviceSelection {
+    pub(crate) fn get(&self, kind: DeviceType) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&kind)
+            .cloned()
+    }
+
+    pub(crate) fn set(&self, kind: DeviceType, id: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind, id);
+    }
+}
+
 /// The frequency of the synthetic tone.
 pub const SYNTHETIC_TONE_HZ: f32 = 440.0;
 
 pub(crate) fn camera_source(
     choice: SourceChoice,
+    device: Option<&str>,
     width: usize,
     height: usize,
     fps: u32,
@@ -58,7 +84,7 @@ pub(crate) fn camera_source(
         SourceChoice::Synthetic => Some(Box::new(SyntheticVideo::new(width, height, fps))),
         #[cfg(target_os = "linux")]
         SourceChoice::Device => Some(Box::new(trtc_media::camera::Camera::new(
-            0,
+            device.and_then(|d| d.parse().ok()).unwrap_or(0),
             width as u32,
             height as u32,
             fps,
@@ -67,12 +93,15 @@ pub(crate) fn camera_source(
     }
 }
 
-pub(crate) fn mic_source(choice: SourceChoice) -> Option<Box<dyn AudioSource>> {
+pub(crate) fn mic_source(
+    choice: SourceChoice,
+    device: Option<String>,
+) -> Option<Box<dyn AudioSource>> {
     match choice {
         SourceChoice::Synthetic => {
             Some(Box::new(SyntheticAudio::new(SYNTHETIC_TONE_HZ, 48_000, 1)))
         }
-        SourceChoice::Device => Some(Box::new(trtc_media::mic::Microphone::new())),
+        SourceChoice::Device => Some(Box::new(trtc_media::mic::Microphone::with_device(device))),
         SourceChoice::None => None,
     }
 }
