@@ -18,8 +18,9 @@ use trtc_media::playout::{Mixer, Speaker};
 use trtc_media::processing::{AudioProcessor, ProcessingSettings};
 use trtc_media::CaptureError;
 use trtc_protocol::codes::*;
-use trtc_protocol::events::{TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
 use trtc_protocol::{ClientMessage, MediaState, ServerMessage, StreamKind, TrtcEvent};
+
+mod statistics;
 
 /// How often onStatistics fires.
 const STATS_INTERVAL: Duration = Duration::from_secs(2);
@@ -770,130 +771,6 @@ impl Controller {
         if let Some(s) = &self.subscriber {
             s.request_keyframe(&user, kind).await;
         }
-    }
-
-    fn statistics(&mut self) {
-        let secs = STATS_INTERVAL.as_secs_f64();
-        let mut local = Vec::new();
-        let mut sent_total = 0;
-        for kind in [StreamKind::Big, StreamKind::Sub] {
-            let Some(c) = self.local(kind).map(|s| Arc::clone(&s.control)) else {
-                continue;
-            };
-            let (frames, bytes) = (
-                c.frames.load(Ordering::Relaxed),
-                c.bytes.load(Ordering::Relaxed),
-            );
-            let (pf, pb) = self
-                .last_local
-                .insert(kind, (frames, bytes))
-                .unwrap_or((0, 0));
-            let audio = if kind == StreamKind::Big {
-                self.mic.as_ref()
-            } else {
-                None
-            };
-            local.push(TrtcLocalStatistics {
-                stream_type: kind.stream_type(),
-                width: c.width.load(Ordering::Relaxed),
-                height: c.height.load(Ordering::Relaxed),
-                frame_rate: (frames.saturating_sub(pf) as f64 / secs).round() as u32,
-                video_bitrate: (bytes.saturating_sub(pb) as f64 * 8.0 / secs / 1000.0).round()
-                    as u32,
-                audio_sample_rate: if audio.is_some() { 48_000 } else { 0 },
-                audio_bitrate: audio.map_or(0, |a| {
-                    (a.control.bitrate_bps.load(Ordering::Relaxed) / 1000) as u32
-                }),
-            });
-        }
-        if let Some(p) = &self.publisher {
-            sent_total = StreamKind::ALL.iter().map(|k| p.bytes_sent(*k)).sum();
-            // Share the congestion estimate: audio first, the screen before the camera.
-            let mut left = p.target_bps.load(Ordering::Relaxed).saturating_sub(64_000);
-            for kind in [StreamKind::Sub, StreamKind::Big] {
-                if let Some(s) = self.local(kind) {
-                    let want = s.control.bitrate_bps.load(Ordering::Relaxed).max(1);
-                    let share = if kind == StreamKind::Sub && self.camera.is_some() {
-                        left * 6 / 10
-                    } else {
-                        left
-                    };
-                    s.control
-                        .estimate_bps
-                        .store(share.max(1), Ordering::Relaxed);
-                    left = left.saturating_sub(share.min(want));
-                }
-            }
-        }
-        let mut remote = Vec::new();
-        let mut remote_audio = Vec::new();
-        let mut received_total = 0;
-        let (mut lost_total, mut packets_total) = (0u64, 0u64);
-        let counters = self
-            .subscriber
-            .as_ref()
-            .map(|s| s.counters())
-            .unwrap_or_default();
-        {
-            let r = lock(&self.remotes);
-            for ((user, kind), c) in &counters {
-                received_total += c.bytes;
-                lost_total += c.lost;
-                packets_total += c.packets + c.lost;
-                let prev = self
-                    .last_bytes
-                    .insert((user.clone(), *kind), c.bytes)
-                    .unwrap_or(0);
-                let kbps =
-                    (c.bytes.saturating_sub(prev) as f64 * 8.0 / secs / 1000.0).round() as u32;
-                let loss = (c.lost * 100).checked_div(c.packets + c.lost).unwrap_or(0) as u32;
-                let Some(stream) = r.streams.get(&(user.clone(), *kind)) else {
-                    continue;
-                };
-                let st = &stream.stats;
-                let frames = st.frames.load(Ordering::Relaxed);
-                let prev_frames = self
-                    .last_frames
-                    .insert((user.clone(), *kind), frames)
-                    .unwrap_or(0);
-                let frame_rate = (frames.saturating_sub(prev_frames) as f64 / secs).round() as u32;
-                if kind.is_video() {
-                    remote.push(TrtcRemoteStatistics {
-                        user_id: user.clone(),
-                        stream_type: kind.stream_type(),
-                        width: st.width.load(Ordering::Relaxed),
-                        height: st.height.load(Ordering::Relaxed),
-                        frame_rate,
-                        video_bitrate: kbps,
-                        video_packet_loss: loss,
-                        point2_point_delay: st.take_mean_delay_ms(),
-                        decoded_frames: st.frames.load(Ordering::Relaxed),
-                        ..Default::default()
-                    });
-                } else {
-                    remote_audio.push(TrtcRemoteStatistics {
-                        user_id: user.clone(),
-                        stream_type: 0,
-                        audio_bitrate: kbps,
-                        audio_packet_loss: loss,
-                        point2_point_delay: st.take_mean_delay_ms(),
-                        decoded_frames: st.frames.load(Ordering::Relaxed),
-                        ..Default::default()
-                    });
-                }
-            }
-        }
-        let remote = super::statistics::merge_audio_into_big(remote, remote_audio);
-        let down_loss = (lost_total * 100).checked_div(packets_total).unwrap_or(0) as u32;
-        self.emit(TrtcEvent::Statistics(TrtcStatistics {
-            rtt: self.rtt_ms.load(Ordering::Relaxed),
-            up_loss: 0,
-            down_loss,
-            sent_bytes: sent_total,
-            received_bytes: received_total,
-            local_statistics_array: local,
-            remote_statistics_array: remote,
-        }));
     }
 
     async fn leave(&mut self) {

@@ -5,7 +5,6 @@
 mod controller;
 mod local;
 mod remote;
-mod statistics;
 
 pub(crate) use controller::{spawn, MediaCommand, MediaHandle, Sources};
 
