@@ -48,8 +48,22 @@ pub struct ScreenSourceInfo {
 
 /// Connects to `display` (`None`: `$DISPLAY`) and checks MIT-SHM.
 fn preflight(display: Option<&str>) -> Result<(), CaptureError> {
-    let (conn, _) = x11rb::connect(display)
-        .map_err(|e| CaptureError::NoDevice(format!("no X display to capture: {e}")))?;
+    // Retried like `server`: connection setup fails transiently on a busy X server.
+    let mut attempt = 0;
+    let (conn, _) = loop {
+        match x11rb::connect(display) {
+            Ok(c) => break c,
+            Err(e) if attempt >= 4 => {
+                return Err(CaptureError::NoDevice(format!(
+                    "no X display to capture: {e}"
+                )))
+            }
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    };
     let shm = conn
         .extension_information("MIT-SHM")
         .map_err(|e| CaptureError::OpenFailed(format!("X server did not answer: {e}")))?;

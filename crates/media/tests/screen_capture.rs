@@ -68,8 +68,15 @@ fn captures_what_is_on_screen() {
     assert!(screens[0].is_main_screen);
     assert_eq!((screens[0].width, screens[0].height), (640, 480));
 
-    // Put a red window over the whole screen.
-    let (conn, n) = x11rb::connect(Some(&x.name)).unwrap();
+    // Put a red window over the whole screen. A loaded machine's Xvfb sometimes drops a
+    // connection during setup right after another client connected: retry briefly.
+    let (conn, n) = (0..5)
+        .find_map(|_| {
+            x11rb::connect(Some(&x.name))
+                .map_err(|_| std::thread::sleep(Duration::from_millis(100)))
+                .ok()
+        })
+        .expect("an X connection within five tries");
     let root = conn.setup().roots[n].root;
     let win = conn.generate_id().unwrap();
     let aux = CreateWindowAux::new()
