@@ -170,23 +170,15 @@ async fn a_call_shows_both_cameras_shares_a_screen_and_shows_a_remote_screen() {
     // The statistics overlay reports bob's stream as it arrives.
     gui.click("stats-toggle").await;
     gui.wait_attr("stats-toggle", "aria-pressed", "true").await;
-    let deadline = Instant::now() + common::webdriver::UI_WAIT;
-    loop {
-        let text = gui
-            .js(
-                "return document.querySelector(`[data-testid='video-tile-bob'] .stats`).textContent",
-                vec![],
-            )
-            .await;
-        if text
-            .as_str()
-            .is_some_and(|t| t.contains("640x360") && t.contains("fps"))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bob's overlay shows {text}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    gui.wait_js(
+        "return document.querySelector(`[data-testid='video-tile-bob'] .stats`).textContent",
+        "bob's overlay shows his 640x360 stream",
+        |t| {
+            t.as_str()
+                .is_some_and(|t| t.contains("640x360") && t.contains("fps"))
+        },
+    )
+    .await;
 
     // Microphone and camera off and on: the others see it, the self tile follows.
     gui.click("mic-toggle").await;
@@ -245,23 +237,12 @@ async fn a_call_shows_both_cameras_shares_a_screen_and_shows_a_remote_screen() {
     gui.wait_visible("screen-stage", true).await;
     gui.wait_text("screen-stage", |t| t.contains("cat is sharing"))
         .await;
-    let deadline = Instant::now() + common::webdriver::UI_WAIT;
-    loop {
-        let frames = gui
-            .js(
-                "const c = document.querySelector(`[data-testid='screen-stage'] canvas`); return Number(c.dataset.frames || 0);",
-                vec![],
-            )
-            .await;
-        if frames.as_u64() >= Some(5) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the stage drew {frames} pictures of cat's screen"
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    gui.wait_js(
+        "return Number(document.querySelector(`[data-testid='screen-stage'] canvas`).dataset.frames || 0)",
+        "the stage draws pictures of cat's screen",
+        |frames| frames.as_u64() >= Some(5),
+    )
+    .await;
     if let Ok(dir) = std::env::var("TRTC_SCREENSHOT_DIR") {
         let png = gui.client.screenshot().await.unwrap();
         std::fs::write(format!("{dir}/three-party-call.png"), png).unwrap();
@@ -300,43 +281,21 @@ async fn a_screen_capture_that_fails_shows_the_toast_and_the_meeting_goes_on() {
     // Devices and video: the pickers list what the system has; a smaller resolution applies
     // to the running camera.
     gui.click("video-settings-open").await;
-    let deadline = Instant::now() + common::webdriver::UI_WAIT;
-    loop {
-        let counts = gui
-            .js(
-                "return ['camera-device', 'mic-device', 'speaker-device'].map((id) => document.getElementById(id).options.length)",
-                vec![],
-            )
-            .await;
-        if counts
-            .as_array()
-            .is_some_and(|c| c.iter().all(|n| n.as_u64() >= Some(1)))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "device pickers: {counts}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    gui.wait_js(
+        "return ['camera-device', 'mic-device', 'speaker-device'].map((id) => document.getElementById(id).options.length)",
+        "every device picker lists something",
+        |counts| counts.as_array().is_some_and(|c| c.iter().all(|n| n.as_u64() >= Some(1))),
+    )
+    .await;
     gui.select("video-resolution", "320x180").await;
     gui.click("video-settings-apply").await;
     gui.wait_text("toast", |t| t == "Video settings applied")
         .await;
-    let deadline = Instant::now() + common::webdriver::UI_WAIT;
-    loop {
-        let w = gui
-            .js(
-                "return document.querySelector(`[data-testid='video-tile-self'] canvas`).width",
-                vec![],
-            )
-            .await;
-        if w == 320 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the self tile is {w} pixels wide"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    gui.wait_js(
+        "return document.querySelector(`[data-testid='video-tile-self'] canvas`).width",
+        "the self tile shows the 320-pixel picture",
+        |w| *w == 320,
+    )
+    .await;
     gui.close().await;
 }

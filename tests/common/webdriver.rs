@@ -208,6 +208,25 @@ impl Gui {
             .unwrap_or_else(|e| panic!("script failed: {e}"))
     }
 
+    /// Runs `script` until its result satisfies `pred`, returning that result; panics with
+    /// `what` and the last result after [`UI_WAIT`].
+    pub async fn wait_js(
+        &self,
+        script: &str,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + UI_WAIT;
+        loop {
+            let v = self.js(script, vec![]).await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{what}: last {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until `attr` of `testid` equals `value`.
     pub async fn wait_attr(&self, testid: &str, attr: &str, value: &str) {
         let deadline = Instant::now() + UI_WAIT;

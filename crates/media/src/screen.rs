@@ -46,16 +46,19 @@ pub struct ScreenSourceInfo {
     pub height: u32,
 }
 
-/// Connects to `display` (`None`: `$DISPLAY`) and checks MIT-SHM.
-fn preflight(display: Option<&str>) -> Result<(), CaptureError> {
-    // Retried like `server`: connection setup fails transiently on a busy X server.
+/// Runs `connect` up to five times, 100 ms apart: X connection setup fails transiently on a
+/// busy machine right after another client connected (seen both as xcb's "Generic" and as
+/// x11rb's early EOF while the server was fine).
+fn connect_with_retry<T, E: std::fmt::Debug>(
+    mut connect: impl FnMut() -> Result<T, E>,
+) -> Result<T, CaptureError> {
     let mut attempt = 0;
-    let (conn, _) = loop {
-        match x11rb::connect(display) {
-            Ok(c) => break c,
+    loop {
+        match connect() {
+            Ok(c) => return Ok(c),
             Err(e) if attempt >= 4 => {
                 return Err(CaptureError::NoDevice(format!(
-                    "no X display to capture: {e}"
+                    "no X display to capture: {e:?}"
                 )))
             }
             Err(_) => {
@@ -63,7 +66,12 @@ fn preflight(display: Option<&str>) -> Result<(), CaptureError> {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
-    };
+    }
+}
+
+/// Connects to `display` (`None`: `$DISPLAY`) and checks MIT-SHM.
+fn preflight(display: Option<&str>) -> Result<(), CaptureError> {
+    let (conn, _) = connect_with_retry(|| x11rb::connect(display))?;
     let shm = conn
         .extension_information("MIT-SHM")
         .map_err(|e| CaptureError::OpenFailed(format!("X server did not answer: {e}")))?;
@@ -82,27 +90,11 @@ fn server(display: Option<&str>) -> Result<std::rc::Rc<scrap::x11::Server>, Capt
                 .map_err(|_| CaptureError::NoDevice(format!("bad display name {d:?}")))
         })
         .transpose()?;
-    // xcb's connect fails transiently on a busy machine right after another client connected
-    // (seen as "Generic" while the MIT-SHM preflight had just succeeded): retry briefly.
-    let mut attempt = 0;
-    loop {
-        let server = match &name {
-            Some(n) => scrap::x11::Server::connect(n.as_ptr()),
-            None => scrap::x11::Server::default(),
-        };
-        match server {
-            Ok(s) => return Ok(std::rc::Rc::new(s)),
-            Err(e) if attempt >= 4 => {
-                return Err(CaptureError::NoDevice(format!(
-                    "no X display to capture: {e:?}"
-                )))
-            }
-            Err(_) => {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        }
-    }
+    connect_with_retry(|| match &name {
+        Some(n) => scrap::x11::Server::connect(n.as_ptr()),
+        None => scrap::x11::Server::default(),
+    })
+    .map(std::rc::Rc::new)
 }
 
 /// The screens of `display` (`None`: `$DISPLAY`), primary first. Listing needs only the X
