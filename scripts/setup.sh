@@ -13,6 +13,7 @@ set -euo pipefail
 #   libclang-dev                camera (nokhwa's V4L2 bindings are generated with bindgen)
 #   libasound2-dev              microphone and speaker (cpal on ALSA)
 #   pulseaudio libasound2-plugins  a virtual microphone for tests; ALSA's default routed to it
+#   pulseaudio-utils            parec: tests record what the speaker played from a null sink
 #   libtool autoconf automake   build WebRTC's audio processing module (echo cancellation…)
 #   cmake                       builds libopus (opusic-sys, bundled)
 #   nasm                        OpenH264's assembly: ~2.8x faster encoding than its C fallback
@@ -22,7 +23,7 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev
   xvfb xauth webkit2gtk-driver
   libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
-  libasound2-dev pulseaudio libasound2-plugins libclang-dev
+  libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
   cmake nasm libtool autoconf automake
   python3
 )

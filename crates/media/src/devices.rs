@@ -40,6 +40,26 @@ pub struct DeviceInfo {
     pub is_default: bool,
 }
 
+/// Device buffer requested for microphones and speakers, in frames at 48 kHz: 20 ms.
+///
+/// cpal's default on ALSA is 2048 frames with a sound-server buffer of ~85 ms behind it
+/// (measured through PulseAudio's ALSA plugin); a call cannot afford that on both ends. 20 ms
+/// brings PulseAudio's buffer to ~13 ms and still leaves a loaded 2-core machine a whole
+/// callback period of slack.
+pub const AUDIO_BUFFER_FRAMES: u32 = 960;
+
+/// `supported`'s config with [`AUDIO_BUFFER_FRAMES`] asked for where the device allows it,
+/// its own default where it does not say or cannot.
+pub fn low_latency_config(supported: &cpal::SupportedStreamConfig) -> cpal::StreamConfig {
+    let mut config = supported.config();
+    if let cpal::SupportedBufferSize::Range { min, max } = supported.buffer_size() {
+        if (*min..=*max).contains(&AUDIO_BUFFER_FRAMES) {
+            config.buffer_size = cpal::BufferSize::Fixed(AUDIO_BUFFER_FRAMES);
+        }
+    }
+    config
+}
+
 fn audio_info(device: &cpal::Device, default_id: Option<&str>) -> Option<DeviceInfo> {
     let id = device.id().ok()?.to_string();
     let name = device
@@ -87,26 +107,32 @@ pub fn list(kind: DeviceType) -> Result<Vec<DeviceInfo>, CaptureError> {
 
 /// The input device `id` names (`None`: the default).
 pub(crate) fn input_device(id: Option<&str>) -> Result<cpal::Device, CaptureError> {
-    let host = cpal::default_host();
-    match id {
-        None => host
-            .default_input_device()
-            .ok_or_else(|| CaptureError::NoDevice("no microphone".into())),
-        Some(id) => {
-            find(&host, id).ok_or_else(|| CaptureError::NoDevice(format!("no microphone {id:?}")))
-        }
-    }
+    device(
+        id,
+        "microphone",
+        cpal::traits::HostTrait::default_input_device,
+    )
 }
 
 /// The output device `id` names (`None`: the default).
 pub(crate) fn output_device(id: Option<&str>) -> Result<cpal::Device, CaptureError> {
+    device(
+        id,
+        "speaker",
+        cpal::traits::HostTrait::default_output_device,
+    )
+}
+
+fn device(
+    id: Option<&str>,
+    what: &str,
+    default: fn(&cpal::Host) -> Option<cpal::Device>,
+) -> Result<cpal::Device, CaptureError> {
     let host = cpal::default_host();
     match id {
-        None => host
-            .default_output_device()
-            .ok_or_else(|| CaptureError::NoDevice("no speaker".into())),
+        None => default(&host).ok_or_else(|| CaptureError::NoDevice(format!("no {what}"))),
         Some(id) => {
-            find(&host, id).ok_or_else(|| CaptureError::NoDevice(format!("no speaker {id:?}")))
+            find(&host, id).ok_or_else(|| CaptureError::NoDevice(format!("no {what} {id:?}")))
         }
     }
 }

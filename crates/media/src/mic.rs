@@ -95,7 +95,7 @@ fn open(device: Option<&str>, sink: FrameSink<AudioFrame>) -> Result<cpal::Strea
             )
         })?
         .with_sample_rate(CAPTURE_RATE);
-    let config = supported.config();
+    let config = crate::devices::low_latency_config(&supported);
     let mut framer = Framer {
         channels: config.channels,
         pending: Vec::new(),

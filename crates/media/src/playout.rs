@@ -188,7 +188,7 @@ fn open(
         })
         .ok_or_else(|| CaptureError::OpenFailed("the speaker offers no 48 kHz format".into()))?
         .with_sample_rate(RATE);
-    let config = supported.config();
+    let config = crate::devices::low_latency_config(&supported);
     let channels = usize::from(config.channels);
     let mut reference = reference.map(|processor| Reference {
         processor,
