@@ -35,7 +35,12 @@ async fn remote_audio_plays_on_the_speaker() {
         matches!(first, TrtcEvent::FirstAudioFrame { .. }),
         "the speaker opened: {first:?}"
     );
-    let heard = record_speaker(&pulse.server, Duration::from_secs(3)).await;
+    // One recorder for the whole test: parec takes a second or two before its first bytes,
+    // so each phase below is cut out of its continuous recording.
+    let recorder = Recorder::start(&pulse.server);
+    recorder.wait_until_recording().await;
+
+    let heard = recorder.record(Duration::from_secs(1)).await;
     // The tone is sent at half of full scale (rms ≈ 0.35); silence or a stray click is far
     // below this.
     assert!(
@@ -46,11 +51,11 @@ async fn remote_audio_plays_on_the_speaker() {
     let f = dominant_frequency(&heard, 48_000, 100, 2000).expect("a tone");
     assert!((f as i32 - 440).abs() <= 10, "the speaker played {f} Hz");
 
-    // Muting the talker silences the speaker (what is already in the device buffer, ~20 ms,
-    // plays out first, so the recording starts a little later).
+    // Muting the talker silences the speaker. What was already queued (jitter buffer and
+    // device buffer, under 100 ms) plays out first, so each phase skips its first 300 ms.
     listener.cloud.mute_remote_audio("talker", true);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let muted = record_speaker(&pulse.server, Duration::from_secs(1)).await;
+    let muted = recorder.record(Duration::from_secs(1)).await;
     assert!(
         rms(&muted) < 0.01,
         "muted, yet the speaker played rms {}",
@@ -58,18 +63,22 @@ async fn remote_audio_plays_on_the_speaker() {
     );
     listener.cloud.mute_remote_audio("talker", false);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let unmuted = record_speaker(&pulse.server, Duration::from_secs(1)).await;
+    let unmuted = recorder.record(Duration::from_secs(1)).await;
     assert!(rms(&unmuted) > 0.1, "unmuted, yet rms {}", rms(&unmuted));
     server.shutdown().await.unwrap();
 }
 
-/// What the null sink `vspeaker` played for `length`, recorded from its monitor with
-/// PulseAudio's own recorder (48 kHz mono).
-async fn record_speaker(server: &str, length: Duration) -> Vec<i16> {
-    let server = server.to_owned();
-    let pcm = tokio::task::spawn_blocking(move || {
+/// PulseAudio's own recorder (parec) on the null sink's monitor: what the speaker played,
+/// 48 kHz mono, arriving in real time.
+struct Recorder {
+    child: std::process::Child,
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Recorder {
+    fn start(server: &str) -> Recorder {
         let mut child = std::process::Command::new("parec")
-            .args(["--server", &server, "-d", "vspeaker.monitor"])
+            .args(["--server", server, "-d", "vspeaker.monitor"])
             .args([
                 "--format=s16le",
                 "--rate=48000",
@@ -81,27 +90,58 @@ async fn record_speaker(server: &str, length: Duration) -> Vec<i16> {
             .spawn()
             .expect("parec runs (pulseaudio-utils, scripts/setup.sh)");
         let mut out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
-            bytes
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&bytes);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
         });
-        std::thread::sleep(length);
-        let _ = child.kill();
-        let _ = child.wait();
-        reader.join().unwrap()
-    })
-    .await
-    .unwrap();
-    let samples: Vec<i16> = pcm
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    // parec delivers in real time; a recording far short of `length` means it stalled.
-    assert!(
-        samples.len() as f64 >= 48_000.0 * length.as_secs_f64() * 0.5,
-        "recorded {} samples in {length:?}",
-        samples.len()
-    );
-    samples
+        Recorder { child, bytes }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.lock().unwrap().len()
+    }
+
+    async fn wait_until_recording(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.len() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "parec recorded nothing in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The next `length` of what the speaker plays.
+    async fn record(&self, length: Duration) -> Vec<i16> {
+        let start = self.len() & !1;
+        let want = (48_000.0 * length.as_secs_f64()) as usize * 2;
+        let deadline = tokio::time::Instant::now() + length + Duration::from_secs(5);
+        while self.len() < start + want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "parec stalled: {} of {want} bytes",
+                self.len() - start
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.bytes.lock().unwrap()[start..start + want]
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
