@@ -125,7 +125,10 @@ pub(crate) async fn new_peer_connection(
     engine: MediaEngine,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<Arc<dyn PeerConnection>, String> {
-    let mut settings = SettingEngineBuilder::new();
+    let mut settings = SettingEngineBuilder::new().with_ice_connection_attempts(
+        Some(trtc_protocol::rtp::ICE_CHECK_INTERVAL),
+        Some(trtc_protocol::rtp::ICE_CHECKS),
+    );
     if bind_ip.is_loopback() {
         settings = settings.with_include_loopback_candidate(true);
     }

@@ -118,7 +118,10 @@ pub(crate) async fn new_peer_connection(
         let mut engine = media_engine()?;
         let registry = register_default_interceptors(Registry::new(), &mut engine)
             .map_err(|e| e.to_string())?;
-        let mut settings = SettingEngineBuilder::new();
+        let mut settings = SettingEngineBuilder::new().with_ice_connection_attempts(
+            Some(trtc_protocol::rtp::ICE_CHECK_INTERVAL),
+            Some(trtc_protocol::rtp::ICE_CHECKS),
+        );
         if let Some(ip) = config.public_ip {
             settings = settings.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
         }

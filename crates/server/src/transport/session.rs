@@ -37,6 +37,10 @@ pub struct MediaSession {
     subscriber: tokio::sync::Mutex<Subscriber>,
     /// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
     by_ssrc: Arc<Mutex<HashMap<u32, Arc<Publication>>>>,
+    /// The subscriber connection can carry media (DTLS done). A keyframe asked for before
+    /// then is lost on the way and, through the publisher's request merging, delays the one
+    /// asked for at connection.
+    subscriber_connected: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -96,8 +100,12 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         debug!(user = %self.user_id, ?state, subscriber = self.subscriber_of.is_some(), "peer connection");
-        if state == RTCPeerConnectionState::Connected {
-            if let Some(session) = self.subscriber_of.as_ref().and_then(Weak::upgrade) {
+        if let Some(session) = self.subscriber_of.as_ref().and_then(Weak::upgrade) {
+            let connected = state == RTCPeerConnectionState::Connected;
+            session
+                .subscriber_connected
+                .store(connected, std::sync::atomic::Ordering::Relaxed);
+            if connected {
                 session.request_keyframes().await;
             }
         }
@@ -150,6 +158,7 @@ impl MediaSession {
             publisher: tokio::sync::Mutex::new(None),
             subscriber: tokio::sync::Mutex::new(Subscriber::default()),
             by_ssrc: Arc::default(),
+            subscriber_connected: Default::default(),
         })
     }
 
@@ -230,7 +239,14 @@ impl MediaSession {
             sub.awaiting_answer = false;
             std::mem::take(&mut sub.dirty)
         };
-        self.request_keyframes().await;
+        // Tracks added by renegotiation need a keyframe; on a new connection that waits for
+        // it to connect.
+        if self
+            .subscriber_connected
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.request_keyframes().await;
+        }
         if again {
             self.refresh_subscriptions().await;
         }
