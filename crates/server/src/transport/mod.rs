@@ -145,6 +145,43 @@ pub(crate) async fn new_peer_connection(
     Err(format!("no media port available: {last_err}"))
 }
 
+/// `sdp` with its host candidates' addresses replaced by `public_ip` (the address clients can
+/// reach: a 1:1 NAT's outside, or one interface of a server bound to 0.0.0.0). webrtc 0.21.1
+/// accepts a NAT 1:1 setting but never applies it, so the SDP is rewritten here; duplicates
+/// left by the rewrite (one per interface behind the same port) are dropped.
+pub(crate) fn advertise(sdp: &str, public_ip: Option<IpAddr>) -> String {
+    let Some(ip) = public_ip else {
+        return sdp.to_owned();
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        if let Some(candidate) = body.strip_prefix("a=candidate:") {
+            // foundation component transport priority address port "typ" type ...
+            let mut fields: Vec<&str> = candidate.split(' ').collect();
+            let is_host = fields.get(6) == Some(&"typ") && fields.get(7) == Some(&"host");
+            if is_host && fields.len() > 5 {
+                let ip_text = ip.to_string();
+                fields[4] = &ip_text;
+                let key = (
+                    fields[1].to_owned(),
+                    fields[2].to_lowercase(),
+                    fields[5].to_owned(),
+                );
+                if seen.insert(key) {
+                    out.push_str("a=candidate:");
+                    out.push_str(&fields.join(" "));
+                    out.push_str(&line[body.len()..]);
+                }
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// The SSRCs a batch of RTCP asks keyframes for (PLI and FIR). The peer connection routes a
 /// compound RTCP packet to one track by its first packet's SSRC (usually a receiver report's),
 /// so a keyframe request can reach any track's feedback: read the SSRC from the request itself.
@@ -160,4 +197,39 @@ pub(crate) fn keyframe_requests(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<u
         }
     }
     ssrcs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertise;
+
+    const SDP: &str = "v=0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+        a=candidate:1 1 udp 2130706431 127.0.0.1 40001 typ host\r\n\
+        a=candidate:2 1 udp 2130706431 10.0.0.5 40001 typ host\r\n\
+        a=candidate:3 1 udp 1694498815 198.51.100.9 40001 typ srflx raddr 10.0.0.5 rport 40001\r\n\
+        a=end-of-candidates\r\n";
+
+    #[test]
+    fn host_candidates_carry_the_public_address_once() {
+        let out = advertise(SDP, Some("203.0.113.7".parse().unwrap()));
+        let candidates: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("a=candidate"))
+            .collect();
+        assert_eq!(
+            candidates,
+            [
+                "a=candidate:1 1 udp 2130706431 203.0.113.7 40001 typ host",
+                "a=candidate:3 1 udp 1694498815 198.51.100.9 40001 typ srflx raddr 10.0.0.5 rport 40001",
+            ]
+        );
+        assert!(out.ends_with("a=end-of-candidates\r\n"));
+        assert!(out.lines().all(|l| !l.ends_with('\r')), "line endings kept");
+    }
+
+    #[test]
+    fn without_a_public_address_nothing_changes() {
+        assert_eq!(advertise(SDP, None), SDP);
+    }
 }

@@ -220,7 +220,7 @@ impl MediaSession {
             .local_description()
             .await
             .ok_or("no local description")?;
-        Ok(local.sdp)
+        Ok(self.advertised(&local.sdp))
     }
 
     /// The client's answer to our last subscriber offer.
@@ -324,8 +324,15 @@ impl MediaSession {
         let local = pc.local_description().await.ok_or("no local description")?;
         sub.awaiting_answer = true;
         debug!(user = %self.user_id, tracks = sub.tracks.len(), "subscriber offer");
-        self.send(ServerMessage::SubscribeOffer { sdp: local.sdp });
+        let sdp = self.advertised(&local.sdp);
+        self.send(ServerMessage::SubscribeOffer { sdp });
         Ok(())
+    }
+
+    /// Our SDP as clients must see it: host candidates with the configured public address.
+    fn advertised(&self, sdp: &str) -> String {
+        let public_ip = self.hub.upgrade().and_then(|h| h.config().public_ip);
+        super::advertise(sdp, public_ip)
     }
 
     /// Asks every publisher this member receives video from for a keyframe.
