@@ -6,6 +6,7 @@
 //! Everything crossing this boundary is codec data and plain numbers: encoded access units in,
 //! reassembled access units out.
 
+mod assembler;
 mod publisher;
 mod subscriber;
 

@@ -2,19 +2,18 @@
 //! reassembled into access units here and handed to the media layer with their RTP timestamp
 //! (the sender's capture clock).
 
+use super::assembler::Assembler;
 use super::{
     gathering, media_engine, new_peer_connection, note_gathering, wait_gathered, TransportEvent,
 };
-use bytes::Bytes;
 use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::packetizer::Depacketizer;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use trtc_protocol::rtp::StreamKind;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -98,7 +97,7 @@ impl PeerConnectionEventHandler for Handler {
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
-                        let lost = assembler.push(&packet, &deliver);
+                        let lost = assembler.push(&packet, Instant::now(), &*deliver);
                         let mut s = lock(&shared);
                         let c = s.counters.entry(key.clone()).or_default();
                         c.bytes += packet.payload.len() as u64 + 12;
@@ -118,92 +117,6 @@ impl PeerConnectionEventHandler for Handler {
             }
         });
     }
-}
-
-/// Rebuilds frames from packets. A gap inside a frame drops that frame; the decoder then asks
-/// for a keyframe.
-struct Assembler {
-    user_id: String,
-    kind: StreamKind,
-    h264: H264Packet,
-    last_seq: Option<u16>,
-    timestamp: Option<u32>,
-    buf: Vec<u8>,
-    broken: bool,
-}
-
-impl Assembler {
-    fn new(user_id: String, kind: StreamKind) -> Self {
-        Assembler {
-            user_id,
-            kind,
-            h264: H264Packet::default(),
-            last_seq: None,
-            timestamp: None,
-            buf: Vec::new(),
-            broken: false,
-        }
-    }
-
-    /// Takes one packet; returns how many packets were missing before it.
-    fn push(&mut self, packet: &rtc::rtp::Packet, deliver: &Deliver) -> u64 {
-        let h = &packet.header;
-        let lost = match self.last_seq {
-            Some(prev) => {
-                let step = h.sequence_number.wrapping_sub(prev);
-                if step == 0 || step > 0x8000 {
-                    return 0; // duplicate or late (a retransmission of something we gave up on)
-                }
-                u64::from(step - 1)
-            }
-            None => 0,
-        };
-        self.last_seq = Some(h.sequence_number);
-        if !self.kind.is_video() {
-            deliver(RemoteFrame {
-                user_id: self.user_id.clone(),
-                kind: self.kind,
-                data: packet.payload.to_vec(),
-                rtp_timestamp: h.timestamp,
-                keyframe: false,
-            });
-            return lost;
-        }
-        if self.timestamp != Some(h.timestamp) {
-            // A new frame began before the last one's marker: the last one is incomplete.
-            self.buf.clear();
-            self.broken = lost > 0;
-            self.timestamp = Some(h.timestamp);
-        } else if lost > 0 {
-            self.broken = true;
-        }
-        match self.h264.depacketize(&Bytes::clone(&packet.payload)) {
-            Ok(nal) => self.buf.extend_from_slice(&nal),
-            Err(_) => self.broken = true,
-        }
-        if h.marker {
-            let data = std::mem::take(&mut self.buf);
-            if !self.broken && !data.is_empty() {
-                let keyframe = has_idr(&data);
-                deliver(RemoteFrame {
-                    user_id: self.user_id.clone(),
-                    kind: self.kind,
-                    data,
-                    rtp_timestamp: h.timestamp,
-                    keyframe,
-                });
-            }
-            self.broken = false;
-            self.timestamp = None;
-        }
-        lost
-    }
-}
-
-/// Whether an Annex B access unit holds an IDR slice.
-fn has_idr(au: &[u8]) -> bool {
-    au.windows(4)
-        .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && (w[3] & 0x1f) == 5)
 }
 
 /// The subscriber connection (created by the server's first offer).

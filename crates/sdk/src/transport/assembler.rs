@@ -1,0 +1,263 @@
+//! Rebuilds access units (video) from RTP packets that may arrive out of order, and passes
+//! audio packets straight on.
+//!
+//! A lost video packet is asked for again by NACK (webrtc's interceptors on every hop) and
+//! arrives late, after packets sent behind it. So packets after a gap are held, in sequence
+//! order, for up to [`REORDER_WAIT`]; the gap filled, everything held is consumed at once. A gap
+//! still open after that is given up: the access unit it belonged to is dropped (the decoder
+//! then asks for a keyframe) and the packets behind it go on. Frames that arrive whole are
+//! never held, so loss costs delay only while it lasts.
+//!
+//! Audio is not held: a late Opus packet is worth less than the gap its wait would leave in
+//! playout, which the decoder's concealment and in-band FEC cover.
+
+use super::subscriber::RemoteFrame;
+use bytes::Bytes;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use trtc_protocol::rtp::StreamKind;
+
+/// How long packets wait behind a gap for its retransmission: a NACK goes out within 100 ms
+/// of the gap (the generator's cycle) and the packet comes back one round trip later.
+pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(150);
+/// Packets held behind a gap at most (about a second of 720p); beyond it the gap is given up.
+const MAX_HELD: usize = 512;
+
+struct Held {
+    payload: Bytes,
+    timestamp: u32,
+    marker: bool,
+}
+
+/// One remote stream's reassembly.
+pub(crate) struct Assembler {
+    user_id: String,
+    kind: StreamKind,
+    h264: H264Packet,
+    /// The sequence number consumed next.
+    next_seq: Option<u16>,
+    /// Packets beyond `next_seq`, waiting for the gap before them to fill.
+    held: HashMap<u16, Held>,
+    /// When the gap at `next_seq` was first seen.
+    gap_since: Option<Instant>,
+    /// Packets were given up just before `next_seq`.
+    skipped: bool,
+    /// The access unit being built: its timestamp, data, and whether a packet of it is lost.
+    timestamp: Option<u32>,
+    buf: Vec<u8>,
+    broken: bool,
+}
+
+impl Assembler {
+    pub(crate) fn new(user_id: String, kind: StreamKind) -> Self {
+        Assembler {
+            user_id,
+            kind,
+            h264: H264Packet::default(),
+            next_seq: None,
+            held: HashMap::new(),
+            gap_since: None,
+            skipped: false,
+            timestamp: None,
+            buf: Vec::new(),
+            broken: false,
+        }
+    }
+
+    /// Takes one packet that arrived at `now`; returns how many packets were given up as lost.
+    pub(crate) fn push(
+        &mut self,
+        packet: &rtc::rtp::Packet,
+        now: Instant,
+        deliver: &dyn Fn(RemoteFrame),
+    ) -> u64 {
+        let h = &packet.header;
+        let next = *self.next_seq.get_or_insert(h.sequence_number);
+        let ahead = h.sequence_number.wrapping_sub(next);
+        if ahead >= 0x8000 {
+            return 0; // a duplicate, or too late: its gap was given up
+        }
+        if !self.kind.is_video() {
+            self.next_seq = Some(h.sequence_number.wrapping_add(1));
+            deliver(RemoteFrame {
+                user_id: self.user_id.clone(),
+                kind: self.kind,
+                data: packet.payload.to_vec(),
+                rtp_timestamp: h.timestamp,
+                keyframe: false,
+            });
+            return u64::from(ahead);
+        }
+        self.held.entry(h.sequence_number).or_insert(Held {
+            payload: Bytes::clone(&packet.payload),
+            timestamp: h.timestamp,
+            marker: h.marker,
+        });
+        let mut lost = 0;
+        loop {
+            self.drain(deliver);
+            if self.held.is_empty() {
+                self.gap_since = None;
+                return lost;
+            }
+            let since = *self.gap_since.get_or_insert(now);
+            if now.duration_since(since) < REORDER_WAIT && self.held.len() <= MAX_HELD {
+                return lost;
+            }
+            // Give the gap up: go on from the oldest packet held.
+            let next = self.next_seq.unwrap_or(h.sequence_number);
+            let oldest = self
+                .held
+                .keys()
+                .copied()
+                .min_by_key(|s| s.wrapping_sub(next))
+                .unwrap_or(next);
+            lost += u64::from(oldest.wrapping_sub(next));
+            self.next_seq = Some(oldest);
+            self.skipped = true;
+            self.gap_since = None;
+        }
+    }
+
+    /// Consumes held packets while the next one in sequence is there.
+    fn drain(&mut self, deliver: &dyn Fn(RemoteFrame)) {
+        while let Some(seq) = self.next_seq {
+            let Some(p) = self.held.remove(&seq) else {
+                return;
+            };
+            self.next_seq = Some(seq.wrapping_add(1));
+            self.consume(p, deliver);
+        }
+    }
+
+    fn consume(&mut self, p: Held, deliver: &dyn Fn(RemoteFrame)) {
+        let skipped = std::mem::take(&mut self.skipped);
+        if self.timestamp != Some(p.timestamp) {
+            // A new access unit began before the last one's marker: the last one is incomplete.
+            self.buf.clear();
+            self.broken = skipped;
+            self.timestamp = Some(p.timestamp);
+        } else if skipped {
+            self.broken = true;
+        }
+        match self.h264.depacketize(&p.payload) {
+            Ok(nal) => self.buf.extend_from_slice(&nal),
+            Err(_) => self.broken = true,
+        }
+        if p.marker {
+            let data = std::mem::take(&mut self.buf);
+            if !self.broken && !data.is_empty() {
+                deliver(RemoteFrame {
+                    user_id: self.user_id.clone(),
+                    kind: self.kind,
+                    keyframe: has_idr(&data),
+                    data,
+                    rtp_timestamp: p.timestamp,
+                });
+            }
+            self.broken = false;
+            self.timestamp = None;
+        }
+    }
+}
+
+/// Whether an Annex B access unit holds an IDR slice.
+fn has_idr(au: &[u8]) -> bool {
+    au.windows(4)
+        .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && (w[3] & 0x1f) == 5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A single-NAL-unit packet (type 1, a non-IDR slice) whose first byte after the header is
+    /// `tag` (the depacketiser wants more than two bytes).
+    fn packet(seq: u16, timestamp: u32, marker: bool, tag: u8) -> rtc::rtp::Packet {
+        let mut p = rtc::rtp::Packet::default();
+        p.header.sequence_number = seq;
+        p.header.timestamp = timestamp;
+        p.header.marker = marker;
+        p.payload = Bytes::from(vec![0x41, tag, 0]);
+        p
+    }
+
+    /// Feeds `(seq, timestamp, marker, ms after start)` and returns the tags of each access
+    /// unit delivered, and the packets counted lost.
+    fn run(packets: &[(u16, u32, bool, u64)]) -> (Vec<Vec<u8>>, u64) {
+        let start = Instant::now();
+        let out = RefCell::new(vec![]);
+        let deliver = |f: RemoteFrame| {
+            // Annex B: each NAL unit is 00 00 00 01 41 tag 00; keep the tags.
+            let tags = f.data.chunks(7).map(|c| c[5]).collect();
+            out.borrow_mut().push(tags);
+        };
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        let mut lost = 0;
+        for &(seq, ts, marker, ms) in packets {
+            let tag = seq as u8;
+            lost += a.push(
+                &packet(seq, ts, marker, tag),
+                start + Duration::from_millis(ms),
+                &deliver,
+            );
+        }
+        (out.into_inner(), lost)
+    }
+
+    #[test]
+    fn in_order_packets_make_access_units_at_once() {
+        let (units, lost) = run(&[(1, 10, false, 0), (2, 10, true, 0), (3, 20, true, 33)]);
+        assert_eq!(units, vec![vec![1, 2], vec![3]]);
+        assert_eq!(lost, 0);
+    }
+
+    #[test]
+    fn a_retransmission_fills_its_gap_and_nothing_is_lost() {
+        // 3 is lost and comes back 60 ms later, after 4 and 5 (the next picture).
+        let (units, lost) = run(&[
+            (1, 10, false, 0),
+            (2, 10, false, 0),
+            (4, 10, true, 1),
+            (5, 20, true, 33),
+            (3, 10, false, 60),
+            (6, 30, true, 66),
+        ]);
+        assert_eq!(units, vec![vec![1, 2, 3, 4], vec![5], vec![6]]);
+        assert_eq!(lost, 0);
+    }
+
+    #[test]
+    fn a_gap_not_filled_in_time_drops_only_its_picture() {
+        let (units, lost) = run(&[
+            (1, 10, false, 0),
+            (3, 10, true, 1),
+            (4, 20, true, 33),
+            (5, 30, true, 200),
+            (2, 10, false, 210), // too late: given up
+            (6, 40, true, 233),
+        ]);
+        assert_eq!(units, vec![vec![4], vec![5], vec![6]]);
+        assert_eq!(lost, 1);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let (units, lost) = run(&[
+            (65534, 10, true, 0),
+            (0, 20, true, 66),
+            (65535, 15, true, 70),
+        ]);
+        assert_eq!(units, vec![vec![254], vec![255], vec![0]]);
+        assert_eq!(lost, 0);
+    }
+
+    #[test]
+    fn duplicates_are_ignored() {
+        let (units, _) = run(&[(1, 10, true, 0), (1, 10, true, 1), (2, 20, true, 33)]);
+        assert_eq!(units, vec![vec![1], vec![2]]);
+    }
+}

@@ -1,0 +1,159 @@
+//! Lost packets are recovered: the room server advertises a relay in front of its media ports
+//! that drops every 20th RTP packet a client sends (5 % loss on the way up, RTCP untouched),
+//! and the receiver still decodes the sender's pictures with their frame counters nearly
+//! unbroken. Without retransmission each loss would break a picture and freeze the stream
+//! until the next keyframe.
+//!
+//! The relay: the server's candidates say 127.0.0.2 (its `public_ip`), the relay listens there
+//! on the server's ports and forwards to the server on 127.0.0.1 from a socket of its own per
+//! client, so replies come back through it. (Loopback has no netem here, and the test must not
+//! touch the machine's own network settings.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use trtc_media::stamp;
+use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
+
+const RELAY_IP: [u8; 4] = [127, 0, 0, 2];
+const RELAY_SIDE_IP: [u8; 4] = [127, 0, 0, 3];
+const DROP_EVERY: u64 = 20;
+
+/// RTP (not RTCP, STUN or DTLS): version 2 and a payload type outside RTCP's 192–223.
+fn is_rtp(b: &[u8]) -> bool {
+    b.len() >= 12 && b[0] >> 6 == 2 && !(64..96).contains(&(b[1] & 0x7f))
+}
+
+#[derive(Default)]
+struct Counters {
+    all_up: AtomicU64,
+    rtp_up: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Starts the relay on `RELAY_IP` for each of `ports`.
+async fn relay(ports: std::ops::RangeInclusive<u16>) -> Arc<Counters> {
+    let counters = Arc::new(Counters::default());
+    for port in ports {
+        let front = Arc::new(
+            UdpSocket::bind((IpAddr::from(RELAY_IP), port))
+                .await
+                .expect("relay port free"),
+        );
+        let server = SocketAddr::from(([127, 0, 0, 1], port));
+        let counters = Arc::clone(&counters);
+        tokio::spawn(async move {
+            let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, client)) = front.recv_from(&mut buf).await {
+                let back = match backs.get(&client) {
+                    Some(b) => Arc::clone(b),
+                    None => {
+                        let back = Arc::new(
+                            UdpSocket::bind((IpAddr::from(RELAY_SIDE_IP), 0))
+                                .await
+                                .unwrap(),
+                        );
+                        backs.insert(client, Arc::clone(&back));
+                        let (front, back2) = (Arc::clone(&front), Arc::clone(&back));
+                        tokio::spawn(async move {
+                            let mut buf = vec![0u8; 2048];
+                            while let Ok(n) = back2.recv(&mut buf).await {
+                                let _ = front.send_to(&buf[..n], client).await;
+                            }
+                        });
+                        back
+                    }
+                };
+                counters.all_up.fetch_add(1, Ordering::Relaxed);
+                if is_rtp(&buf[..n]) {
+                    let k = counters.rtp_up.fetch_add(1, Ordering::Relaxed) + 1;
+                    if k % DROP_EVERY == 0 {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+                let _ = back.send_to(&buf[..n], server).await;
+            }
+        });
+    }
+    counters
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_packets_are_recovered_and_pictures_keep_coming() {
+    let base = 30_000 + (std::process::id() % 2_000) as u16 * 10;
+    let ports = base..=base + 9;
+    let counters = relay(ports.clone()).await;
+    let mut config = config();
+    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
+    config.media.udp_ports = Some((*ports.start(), *ports.end()));
+    let server = trtc_server::spawn(config).await.unwrap();
+
+    let none = SourceChoice::None;
+    let mut sender = media_client(&server.url, "sender", SourceChoice::Synthetic, none, none);
+    let mut receiver = media_client(&server.url, "receiver", none, none, none);
+    assert!(sender.enter(90, TrtcAppScene::VideoCall).await > 0);
+    assert!(receiver.enter(90, TrtcAppScene::VideoCall).await > 0);
+    sender.cloud.start_local_preview(None);
+    receiver
+        .wait_for(|e| {
+            matches!(
+                e,
+                TrtcEvent::UserVideoAvailable {
+                    available: true,
+                    ..
+                }
+            )
+        })
+        .await;
+    let (view, rx) = frame_channel(64);
+    receiver.cloud.start_remote_view("sender", 0, Some(view));
+
+    let counters_seen = tokio::task::spawn_blocking(move || {
+        // From the first picture on (the decoder waits for a keyframe), for 6 s.
+        let first = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a first picture");
+        let mut seen = vec![stamp::read(&first).expect("a stamp").counter];
+        let end = std::time::Instant::now() + Duration::from_secs(6);
+        while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+            if let Ok(f) = rx.recv_timeout(left) {
+                seen.push(stamp::read(&f).expect("a stamp").counter);
+            }
+        }
+        seen
+    })
+    .await
+    .unwrap();
+
+    let dropped = counters.dropped.load(Ordering::Relaxed);
+    let sent = counters.rtp_up.load(Ordering::Relaxed);
+    assert!(
+        dropped >= 20,
+        "the relay carried the media and dropped some: {dropped} of {sent} RTP packets ({} in all)",
+        counters.all_up.load(Ordering::Relaxed)
+    );
+    assert!(
+        counters_seen.windows(2).all(|w| w[1] > w[0]),
+        "pictures in order: {counters_seen:?}"
+    );
+    let span = u64::from(counters_seen.last().unwrap() - counters_seen[0] + 1);
+    let shown = counters_seen.len() as u64;
+    eprintln!("relay dropped {dropped} of {sent} RTP packets; {shown} of {span} pictures shown");
+    // Every 20th packet lost and nothing recovered would break about one picture in five and
+    // freeze the stream until a keyframe each time; recovered, only a picture whose
+    // retransmission came too late is missing.
+    assert!(
+        shown * 100 >= span * 95,
+        "{shown} of {span} pictures shown: {counters_seen:?}"
+    );
+    server.shutdown().await.unwrap();
+}
