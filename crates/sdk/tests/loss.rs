@@ -137,7 +137,7 @@ async fn lost_packets_are_recovered_and_pictures_keep_coming() {
     let dropped = counters.dropped.load(Ordering::Relaxed);
     let sent = counters.rtp_up.load(Ordering::Relaxed);
     assert!(
-        dropped >= 20,
+        dropped >= 10,
         "the relay carried the media and dropped some: {dropped} of {sent} RTP packets ({} in all)",
         counters.all_up.load(Ordering::Relaxed)
     );

@@ -29,6 +29,7 @@ struct Held {
     payload: Bytes,
     timestamp: u32,
     marker: bool,
+    arrived: Instant,
 }
 
 /// One remote stream's reassembly.
@@ -40,8 +41,6 @@ pub(crate) struct Assembler {
     next_seq: Option<u16>,
     /// Packets beyond `next_seq`, waiting for the gap before them to fill.
     held: HashMap<u16, Held>,
-    /// When the gap at `next_seq` was first seen.
-    gap_since: Option<Instant>,
     /// Packets were given up just before `next_seq`.
     skipped: bool,
     /// The access unit being built: its timestamp, data, and whether a packet of it is lost.
@@ -58,7 +57,6 @@ impl Assembler {
             h264: H264Packet::default(),
             next_seq: None,
             held: HashMap::new(),
-            gap_since: None,
             skipped: false,
             timestamp: None,
             buf: Vec::new(),
@@ -94,30 +92,27 @@ impl Assembler {
             payload: Bytes::clone(&packet.payload),
             timestamp: h.timestamp,
             marker: h.marker,
+            arrived: now,
         });
         let mut lost = 0;
         loop {
             self.drain(deliver);
-            if self.held.is_empty() {
-                self.gap_since = None;
+            // The gap at `next_seq` was seen when the first packet after it arrived; each gap
+            // waits from then, so gaps close together wait together, not one after another.
+            let next = self.next_seq.unwrap_or(h.sequence_number);
+            let Some((&oldest, first_after)) =
+                self.held.iter().min_by_key(|(s, _)| s.wrapping_sub(next))
+            else {
                 return lost;
-            }
-            let since = *self.gap_since.get_or_insert(now);
-            if now.duration_since(since) < REORDER_WAIT && self.held.len() <= MAX_HELD {
+            };
+            if now.duration_since(first_after.arrived) < REORDER_WAIT && self.held.len() <= MAX_HELD
+            {
                 return lost;
             }
             // Give the gap up: go on from the oldest packet held.
-            let next = self.next_seq.unwrap_or(h.sequence_number);
-            let oldest = self
-                .held
-                .keys()
-                .copied()
-                .min_by_key(|s| s.wrapping_sub(next))
-                .unwrap_or(next);
             lost += u64::from(oldest.wrapping_sub(next));
             self.next_seq = Some(oldest);
             self.skipped = true;
-            self.gap_since = None;
         }
     }
 
@@ -242,6 +237,22 @@ mod tests {
         ]);
         assert_eq!(units, vec![vec![4], vec![5], vec![6]]);
         assert_eq!(lost, 1);
+    }
+
+    #[test]
+    fn gaps_close_together_wait_together() {
+        // Three gaps (2, 4, 6), each seen 10 ms after the last: all are given up by 170 ms, not
+        // 3 × 150 ms, so 8 is out at once. (3, 5 and 7 go with their gaps: a lost packet just
+        // before a picture may have been its first.)
+        let (units, lost) = run(&[
+            (1, 10, true, 0),
+            (3, 30, true, 0),
+            (5, 50, true, 10),
+            (7, 70, true, 20),
+            (8, 80, true, 170),
+        ]);
+        assert_eq!(units, vec![vec![1], vec![8]]);
+        assert_eq!(lost, 3);
     }
 
     #[test]

@@ -119,6 +119,37 @@ pub(crate) async fn wait_gathered(rx: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(GATHER_TIMEOUT, rx.wait_for(|g| *g)).await;
 }
 
+/// webrtc's default interceptors (NACK both ways, TWCC reports, RTCP reports), except that a
+/// lost packet is asked for at most [`trtc_protocol::rtp::NACKS_PER_PACKET`] times and a sender
+/// keeps [`trtc_protocol::rtp::NACK_HISTORY_PACKETS`] to answer with.
+pub(crate) fn interceptors(
+    registry: Registry,
+    engine: &mut MediaEngine,
+) -> Result<Registry, String> {
+    use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Slot};
+    use rtc::peer_connection::configuration::interceptor_registry::{
+        configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    };
+    use trtc_protocol::rtp::{NACKS_PER_PACKET, NACK_HISTORY_PACKETS};
+    // The codecs already carry `nack` and `nack pli` feedback (`media_engine`).
+    configure_simulcast_extension_headers(engine).map_err(|e| e.to_string())?;
+    let registry = registry
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(NACK_HISTORY_PACKETS)
+                .build(),
+        )
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(NACKS_PER_PACKET)
+                .build(),
+        );
+    let registry = configure_twcc_receiver_only(registry, engine).map_err(|e| e.to_string())?;
+    Ok(configure_rtcp_reports(registry))
+}
+
 /// A peer connection on `bind_ip` with our codecs and `registry`'s interceptors.
 pub(crate) async fn new_peer_connection(
     bind_ip: IpAddr,

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_congestion_control, register_default_interceptors, CongestionFeedback,
+    configure_congestion_control, CongestionFeedback,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::packetizer::Payloader;
@@ -136,8 +136,7 @@ impl Publisher {
             &mut engine,
         )
         .map_err(|e| e.to_string())?;
-        let registry =
-            register_default_interceptors(registry, &mut engine).map_err(|e| e.to_string())?;
+        let registry = super::interceptors(registry, &mut engine)?;
         let (gathered_tx, mut gathered) = gathering();
         let handler = Arc::new(Handler {
             gathered: gathered_tx,

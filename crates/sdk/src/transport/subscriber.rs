@@ -7,7 +7,6 @@ use super::{
     gathering, media_engine, new_peer_connection, note_gathering, wait_gathered, TransportEvent,
 };
 use rtc::interceptor::Registry;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use std::collections::HashMap;
@@ -148,8 +147,7 @@ impl Subscriber {
     pub(crate) async fn handle_offer(&mut self, sdp: String) -> Result<String, String> {
         if self.pc.is_none() {
             let mut engine = media_engine()?;
-            let registry = register_default_interceptors(Registry::new(), &mut engine)
-                .map_err(|e| e.to_string())?;
+            let registry = super::interceptors(Registry::new(), &mut engine)?;
             let (gathered_tx, gathered) = gathering();
             let handler = Arc::new(Handler {
                 gathered: gathered_tx,

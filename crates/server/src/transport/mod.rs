@@ -13,7 +13,6 @@ mod session;
 pub use hub::RoomMedia;
 
 use rtc::interceptor::Registry;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS,
 };
@@ -97,6 +96,37 @@ fn media_engine() -> Result<MediaEngine, String> {
 }
 
 /// Next port to try in the configured range, so consecutive connections spread over it.
+/// webrtc's default interceptors (NACK both ways, TWCC reports, RTCP reports), except that a
+/// lost packet is asked for at most [`trtc_protocol::rtp::NACKS_PER_PACKET`] times and a sender
+/// keeps [`trtc_protocol::rtp::NACK_HISTORY_PACKETS`] to answer with.
+pub(crate) fn interceptors(
+    registry: Registry,
+    engine: &mut MediaEngine,
+) -> Result<Registry, String> {
+    use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Slot};
+    use rtc::peer_connection::configuration::interceptor_registry::{
+        configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    };
+    use trtc_protocol::rtp::{NACKS_PER_PACKET, NACK_HISTORY_PACKETS};
+    // The codecs already carry `nack` and `nack pli` feedback (`media_engine`).
+    configure_simulcast_extension_headers(engine).map_err(|e| e.to_string())?;
+    let registry = registry
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(NACK_HISTORY_PACKETS)
+                .build(),
+        )
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(NACKS_PER_PACKET)
+                .build(),
+        );
+    let registry = configure_twcc_receiver_only(registry, engine).map_err(|e| e.to_string())?;
+    Ok(configure_rtcp_reports(registry))
+}
+
 static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 
 /// A peer connection bound per `config`: NACK, RTCP reports and TWCC feedback (the receive
@@ -116,8 +146,7 @@ pub(crate) async fn new_peer_connection(
     let mut last_err = String::from("no port in range");
     for port in ports {
         let mut engine = media_engine()?;
-        let registry = register_default_interceptors(Registry::new(), &mut engine)
-            .map_err(|e| e.to_string())?;
+        let registry = interceptors(Registry::new(), &mut engine)?;
         let mut settings = SettingEngineBuilder::new().with_ice_connection_attempts(
             Some(trtc_protocol::rtp::ICE_CHECK_INTERVAL),
             Some(trtc_protocol::rtp::ICE_CHECKS),
