@@ -18,7 +18,6 @@ use rtc::peer_connection::configuration::media_engine::{
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::transport::RTCIceCandidateType;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
@@ -95,7 +94,6 @@ fn media_engine() -> Result<MediaEngine, String> {
     Ok(engine)
 }
 
-/// Next port to try in the configured range, so consecutive connections spread over it.
 /// webrtc's default interceptors (NACK both ways, TWCC reports, RTCP reports), except that a
 /// lost packet is asked for at most [`trtc_protocol::rtp::NACKS_PER_PACKET`] times and a sender
 /// keeps [`trtc_protocol::rtp::NACK_HISTORY_PACKETS`] to answer with.
@@ -127,6 +125,7 @@ pub(crate) fn interceptors(
     Ok(configure_rtcp_reports(registry))
 }
 
+/// Next port to try in the configured range, so consecutive connections spread over it.
 static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 
 /// A peer connection bound per `config`: NACK, RTCP reports and TWCC feedback (the receive
@@ -147,13 +146,12 @@ pub(crate) async fn new_peer_connection(
     for port in ports {
         let mut engine = media_engine()?;
         let registry = interceptors(Registry::new(), &mut engine)?;
+        // `public_ip` is applied to the SDP (`advertise`): webrtc's own NAT 1:1 setting does
+        // nothing in 0.21.1.
         let mut settings = SettingEngineBuilder::new().with_ice_connection_attempts(
             Some(trtc_protocol::rtp::ICE_CHECK_INTERVAL),
             Some(trtc_protocol::rtp::ICE_CHECKS),
         );
-        if let Some(ip) = config.public_ip {
-            settings = settings.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
-        }
         if config.bind_ip.is_loopback() {
             settings = settings.with_include_loopback_candidate(true);
         }
