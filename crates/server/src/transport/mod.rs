@@ -180,6 +180,7 @@ pub(crate) fn advertise(sdp: &str, public_ip: Option<IpAddr>) -> String {
     let Some(ip) = public_ip else {
         return sdp.to_owned();
     };
+    let ip_text = ip.to_string();
     let mut seen = std::collections::HashSet::new();
     let mut out = String::with_capacity(sdp.len());
     for line in sdp.split_inclusive('\n') {
@@ -189,7 +190,6 @@ pub(crate) fn advertise(sdp: &str, public_ip: Option<IpAddr>) -> String {
             let mut fields: Vec<&str> = candidate.split(' ').collect();
             let is_host = fields.get(6) == Some(&"typ") && fields.get(7) == Some(&"host");
             if is_host && fields.len() > 5 {
-                let ip_text = ip.to_string();
                 fields[4] = &ip_text;
                 let key = (
                     fields[1].to_owned(),
