@@ -1,5 +1,9 @@
 //! Tauri commands: one per SDK call the UI makes, plus settings. Thin glue: the rules live in
 //! `trtc_protocol` and the SDK.
+//!
+//! Every command is `async`: Tauri runs a plain `fn` command on the UI thread, so anything it
+//! waits for freezes the window. (Tauri requires async commands that borrow state to return a
+//! `Result`; those with nothing to report use [`Done`].)
 
 use crate::connection::ConnectionInfo;
 use crate::settings::{ServerSettings, Settings};
@@ -40,6 +44,9 @@ pub enum UiError {
         message: String,
     },
 }
+
+/// What a command that cannot fail returns.
+pub type Done = Result<(), UiError>;
 
 impl From<EntryError> for UiError {
     fn from(e: EntryError) -> Self {
@@ -102,7 +109,7 @@ fn params_from(form: &JoinForm, state: &AppState) -> Result<(EntryParams, TrtcAp
 
 /// Checks the form and enters the room; the outcome arrives as onEnterRoom.
 #[tauri::command]
-pub fn enter_room(state: tauri::State<'_, AppState>, form: JoinForm) -> Result<(), UiError> {
+pub async fn enter_room(state: tauri::State<'_, AppState>, form: JoinForm) -> Result<(), UiError> {
     let (params, scene) = params_from(&form, &state)?;
     state.remember(|s| {
         s.room_id = form.room_id.clone();
@@ -119,14 +126,15 @@ pub fn enter_room(state: tauri::State<'_, AppState>, form: JoinForm) -> Result<(
 
 /// Leaves the room; onExitRoom follows.
 #[tauri::command]
-pub fn exit_room(state: tauri::State<'_, AppState>) {
+pub async fn exit_room(state: tauri::State<'_, AppState>) -> Done {
     state.cloud.exit_room();
     state.videos.close_all();
+    Ok(())
 }
 
 /// Live scenes: become anchor or audience; onSwitchRole follows.
 #[tauri::command]
-pub fn switch_role(state: tauri::State<'_, AppState>, role: String) -> Result<(), UiError> {
+pub async fn switch_role(state: tauri::State<'_, AppState>, role: String) -> Result<(), UiError> {
     let role = TrtcRole::from_name(&role).ok_or_else(|| UiError::Failed {
         message: format!("unknown role {role:?}"),
     })?;
@@ -144,28 +152,33 @@ pub struct Startup {
 
 /// The saved form and the connection, with secrets left out.
 #[tauri::command]
-pub fn startup(state: tauri::State<'_, AppState>) -> Startup {
+pub async fn startup(state: tauri::State<'_, AppState>) -> Result<Startup, UiError> {
     let mut settings = state.settings();
     settings.server.secret = settings.server.secret.map(|_| String::new());
-    Startup {
+    Ok(Startup {
         settings,
         connection: state.connection().info(),
-    }
+    })
 }
 
 /// Remembers the camera/microphone switches as they are flipped.
 #[tauri::command]
-pub fn set_media_switches(state: tauri::State<'_, AppState>, camera: bool, mic: bool) {
+pub async fn set_media_switches(
+    state: tauri::State<'_, AppState>,
+    camera: bool,
+    mic: bool,
+) -> Done {
     state.remember(|s| {
         s.camera = camera;
         s.mic = mic;
     });
+    Ok(())
 }
 
 /// Saves connection settings and applies them to the next entry. An empty secret keeps the
 /// saved one (the UI never sees it).
 #[tauri::command]
-pub fn save_server_settings(
+pub async fn save_server_settings(
     state: tauri::State<'_, AppState>,
     mut server: ServerSettings,
 ) -> Result<ConnectionInfo, UiError> {

@@ -201,6 +201,7 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             media::set_video_encoder_param,
             media::video_endpoint,
             media::get_devices_list,
+            media::get_all_devices,
             media::set_current_device,
             media::video_path_cost,
         ])

@@ -1,10 +1,30 @@
 //! Tauri commands for media: one per SDK media call (TRTC's names), plus where the binary
 //! frame path (`video`, `frame_socket`) is. Results come back as SDK events (onCameraDidReady,
 //! onError −1308, …) exactly as for room-bot, so the page's state follows events, not replies.
+//!
+//! All are `async`, so none runs on the UI thread; listing screens (an X connection, retried on
+//! a busy display) and devices (ALSA and V4L2 enumeration) block, so they run on blocking
+//! threads.
 
+use crate::commands::{Done, UiError};
 use crate::AppState;
 use serde::{Deserialize, Serialize};
 use trtc_sdk::{TrtcAudioQuality, TrtcVideoEncParam, TrtcVideoResolution};
+
+fn failed(message: impl Into<String>) -> UiError {
+    UiError::Failed {
+        message: message.into(),
+    }
+}
+
+/// Runs blocking work off the runtime's workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, UiError> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| failed(format!("background work failed: {e}")))
+}
 
 /// The view name the page uses for the local camera.
 const LOCAL_VIEW: &str = "local";
@@ -15,50 +35,65 @@ fn remote_view(user_id: &str, stream_type: u8) -> String {
 
 /// Opens the camera into the self tile and publishes it.
 #[tauri::command]
-pub fn start_local_preview(state: tauri::State<'_, AppState>) {
+pub async fn start_local_preview(state: tauri::State<'_, AppState>) -> Done {
     let view = state.videos.open(LOCAL_VIEW);
     state.cloud.start_local_preview(Some(view));
+    Ok(())
 }
 
 /// Closes the camera.
 #[tauri::command]
-pub fn stop_local_preview(state: tauri::State<'_, AppState>) {
+pub async fn stop_local_preview(state: tauri::State<'_, AppState>) -> Done {
     state.cloud.stop_local_preview();
     state.videos.close(LOCAL_VIEW);
+    Ok(())
 }
 
 /// Opens the microphone and publishes it.
 #[tauri::command]
-pub fn start_local_audio(state: tauri::State<'_, AppState>) {
+pub async fn start_local_audio(state: tauri::State<'_, AppState>) -> Done {
     state.cloud.start_local_audio(TrtcAudioQuality::Default);
+    Ok(())
 }
 
 /// Closes the microphone.
 #[tauri::command]
-pub fn stop_local_audio(state: tauri::State<'_, AppState>) {
+pub async fn stop_local_audio(state: tauri::State<'_, AppState>) -> Done {
     state.cloud.stop_local_audio();
+    Ok(())
 }
 
 /// Mutes or unmutes the microphone without closing it.
 #[tauri::command]
-pub fn mute_local_audio(state: tauri::State<'_, AppState>, mute: bool) {
+pub async fn mute_local_audio(state: tauri::State<'_, AppState>, mute: bool) -> Done {
     state.cloud.mute_local_audio(mute);
+    Ok(())
 }
 
 /// Starts showing a remote user's camera (`streamType` 0) or screen (2).
 #[tauri::command]
-pub fn start_remote_view(state: tauri::State<'_, AppState>, user_id: String, stream_type: u8) {
+pub async fn start_remote_view(
+    state: tauri::State<'_, AppState>,
+    user_id: String,
+    stream_type: u8,
+) -> Done {
     let view = state.videos.open(&remote_view(&user_id, stream_type));
     state
         .cloud
         .start_remote_view(&user_id, stream_type, Some(view));
+    Ok(())
 }
 
 /// Stops showing a remote user's video.
 #[tauri::command]
-pub fn stop_remote_view(state: tauri::State<'_, AppState>, user_id: String, stream_type: u8) {
+pub async fn stop_remote_view(
+    state: tauri::State<'_, AppState>,
+    user_id: String,
+    stream_type: u8,
+) -> Done {
     state.cloud.stop_remote_view(&user_id, stream_type);
     state.videos.close(&remote_view(&user_id, stream_type));
+    Ok(())
 }
 
 /// A screen the picker offers.
@@ -74,12 +109,14 @@ pub struct ScreenSource {
 
 /// What can be shared; an error (the reason) when screen capture cannot work here.
 #[tauri::command]
-pub fn get_screen_capture_sources(
+pub async fn get_screen_capture_sources(
     state: tauri::State<'_, AppState>,
-) -> Result<Vec<ScreenSource>, String> {
-    Ok(state
-        .cloud
-        .get_screen_capture_sources()?
+) -> Result<Vec<ScreenSource>, UiError> {
+    let cloud = state.cloud.clone();
+    let sources = blocking(move || cloud.get_screen_capture_sources())
+        .await?
+        .map_err(failed)?;
+    Ok(sources
         .into_iter()
         .map(|s| ScreenSource {
             source_id: s.source_id,
@@ -93,16 +130,18 @@ pub fn get_screen_capture_sources(
 
 /// Shares `source_id` as the sub stream; onScreenCaptureStarted or onError follows.
 #[tauri::command]
-pub fn start_screen_capture(state: tauri::State<'_, AppState>, source_id: usize) {
+pub async fn start_screen_capture(state: tauri::State<'_, AppState>, source_id: usize) -> Done {
     state.cloud.select_screen_capture_target(source_id);
     // No local view: showing the shared screen inside itself is a hall of mirrors.
     state.cloud.start_screen_capture(None);
+    Ok(())
 }
 
 /// Stops sharing; onScreenCaptureStopped follows.
 #[tauri::command]
-pub fn stop_screen_capture(state: tauri::State<'_, AppState>) {
+pub async fn stop_screen_capture(state: tauri::State<'_, AppState>) -> Done {
     state.cloud.stop_screen_capture();
+    Ok(())
 }
 
 /// Camera encoding as the video settings choose it.
@@ -118,19 +157,19 @@ pub struct VideoSettings {
 
 /// Applies video settings (restarts a running camera with them).
 #[tauri::command]
-pub fn set_video_encoder_param(
+pub async fn set_video_encoder_param(
     state: tauri::State<'_, AppState>,
     settings: VideoSettings,
-) -> Result<(), String> {
+) -> Result<(), UiError> {
     let resolution =
         TrtcVideoResolution::from_size(settings.width, settings.height).ok_or_else(|| {
-            format!(
+            failed(format!(
                 "{}x{} is not a TRTC resolution",
                 settings.width, settings.height
-            )
+            ))
         })?;
     if !(1..=60).contains(&settings.fps) {
-        return Err(format!("{} fps is outside 1–60", settings.fps));
+        return Err(failed(format!("{} fps is outside 1–60", settings.fps)));
     }
     let bitrate = match settings.bitrate {
         0 => resolution.recommended_kbps(false),
@@ -147,14 +186,18 @@ pub fn set_video_encoder_param(
 
 /// Where the tiles fetch their pictures (see `frame_socket`).
 #[tauri::command]
-pub fn video_endpoint(state: tauri::State<'_, AppState>) -> crate::frame_socket::FrameEndpoint {
-    state.frame_endpoint.clone()
+pub async fn video_endpoint(
+    state: tauri::State<'_, AppState>,
+) -> Result<crate::frame_socket::FrameEndpoint, UiError> {
+    Ok(state.frame_endpoint.clone())
 }
 
 /// What the frame path has cost per picture so far (the statistics overlay shows it).
 #[tauri::command]
-pub fn video_path_cost(state: tauri::State<'_, AppState>) -> crate::video::PathCostSummary {
-    state.videos.cost()
+pub async fn video_path_cost(
+    state: tauri::State<'_, AppState>,
+) -> Result<crate::video::PathCostSummary, UiError> {
+    Ok(state.videos.cost())
 }
 
 /// A device as the pickers show it.
@@ -168,45 +211,88 @@ pub struct Device {
     current: bool,
 }
 
-fn device_type(kind: i32) -> Result<trtc_sdk::TxMediaDeviceType, String> {
-    trtc_sdk::TxMediaDeviceType::from_number(kind)
-        .ok_or_else(|| format!("device type {kind} is not 0 (mic), 1 (speaker) or 2 (camera)"))
+/// One picker's list, or why the system could not be asked.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceList {
+    /// TRTC's type: 0 mic, 1 speaker, 2 camera.
+    kind: i32,
+    devices: Vec<Device>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn device_type(kind: i32) -> Result<trtc_sdk::TxMediaDeviceType, UiError> {
+    trtc_sdk::TxMediaDeviceType::from_number(kind).ok_or_else(|| {
+        failed(format!(
+            "device type {kind} is not 0 (mic), 1 (speaker) or 2 (camera)"
+        ))
+    })
+}
+
+fn list(manager: &trtc_sdk::TxDeviceManager, kind: trtc_sdk::TxMediaDeviceType) -> DeviceList {
+    let number = kind.number();
+    match manager.get_devices_list_with_current(kind) {
+        Ok((devices, current)) => DeviceList {
+            kind: number,
+            devices: devices
+                .into_iter()
+                .map(|d| Device {
+                    current: current.as_deref() == Some(d.device_id.as_str()),
+                    device_id: d.device_id,
+                    device_name: d.device_name,
+                    is_default: d.is_default,
+                })
+                .collect(),
+            error: None,
+        },
+        Err(e) => DeviceList {
+            kind: number,
+            devices: vec![],
+            error: Some(e),
+        },
+    }
 }
 
 /// The devices of TRTC's type `kind` (0 mic, 1 speaker, 2 camera), the one in use marked.
 #[tauri::command]
-pub fn get_devices_list(
+pub async fn get_devices_list(
     state: tauri::State<'_, AppState>,
     kind: i32,
-) -> Result<Vec<Device>, String> {
+) -> Result<DeviceList, UiError> {
     let kind = device_type(kind)?;
     let manager = state.cloud.get_device_manager();
-    let current = manager.get_current_device(kind).map(|d| d.device_id);
-    Ok(manager
-        .get_devices_list(kind)?
-        .into_iter()
-        .map(|d| Device {
-            current: current.as_deref() == Some(d.device_id.as_str()),
-            device_id: d.device_id,
-            device_name: d.device_name,
-            is_default: d.is_default,
-        })
-        .collect())
+    blocking(move || list(&manager, kind)).await
+}
+
+/// Every picker's list at once, each type enumerated once, for the device dialog.
+#[tauri::command]
+pub async fn get_all_devices(
+    state: tauri::State<'_, AppState>,
+) -> Result<Vec<DeviceList>, UiError> {
+    let manager = state.cloud.get_device_manager();
+    blocking(move || {
+        use trtc_sdk::TxMediaDeviceType as T;
+        [T::Mic, T::Speaker, T::Camera]
+            .into_iter()
+            .map(|kind| list(&manager, kind))
+            .collect()
+    })
+    .await
 }
 
 /// Chooses a device; a running one switches at once.
 #[tauri::command]
-pub fn set_current_device(
+pub async fn set_current_device(
     state: tauri::State<'_, AppState>,
     kind: i32,
     device_id: String,
-) -> Result<(), String> {
-    match state
-        .cloud
-        .get_device_manager()
-        .set_current_device(device_type(kind)?, &device_id)
-    {
+) -> Result<(), UiError> {
+    let kind = device_type(kind)?;
+    let manager = state.cloud.get_device_manager();
+    let id = device_id.clone();
+    match blocking(move || manager.set_current_device(kind, &id)).await? {
         0 => Ok(()),
-        code => Err(format!("no such device: {device_id} ({code})")),
+        code => Err(failed(format!("no such device: {device_id} ({code})"))),
     }
 }

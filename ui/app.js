@@ -155,15 +155,16 @@ $("join-form").addEventListener("submit", async (e) => {
   };
   state.phase = "entering";
   state.lastError = null;
+  // Set before asking: the command is async, and onEnterRoom can arrive before its reply.
+  state.self = form.userId;
+  state.room = form.roomId;
+  state.scene = form.scene;
+  state.role = form.role;
+  state.camera = form.camera;
+  state.mic = form.mic;
   setEntering(true);
   try {
     await invoke("enter_room", { form });
-    state.self = form.userId;
-    state.room = form.roomIdType === "string" ? form.roomId : form.roomId;
-    state.scene = form.scene;
-    state.role = form.role;
-    state.camera = form.camera;
-    state.mic = form.mic;
   } catch (err) {
     state.phase = "join";
     setEntering(false);

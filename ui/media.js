@@ -1,7 +1,8 @@
 // Video tiles, the screen stage and the media controls. Pictures arrive through the binary
 // frame path: each visible view has a loopback WebSocket on which it pulls the next picture
 // (raw RGBA at the size it is shown, scaled in Rust) and draws it with putImageData. Control
-// state follows SDK events.
+// state follows SDK events: a click asks (the control shows aria-busy while it is pending),
+// onCameraDidReady / onMicDidReady / onScreenCaptureStarted press it, an error releases it.
 "use strict";
 
 const Media = (() => {
@@ -11,6 +12,7 @@ const Media = (() => {
   let endpoint = null; // { base, token }: where pictures are fetched
   const endpointReady = invoke("video_endpoint").then((e) => (endpoint = e));
   const SCREEN_FAILED = "Failed to initiate screen recording";
+  const errorText = (err) => (err && err.message) || String(err);
 
   // ---------- a tile: a canvas fed by one view, or a placeholder ----------
   class Tile {
@@ -131,12 +133,20 @@ const Media = (() => {
 
   function setPressed(id, on) {
     $(id).setAttribute("aria-pressed", on ? "true" : "false");
+    $(id).removeAttribute("aria-busy");
+  }
+  // Asked for, not yet confirmed by the SDK.
+  function setPending(id) {
+    $(id).setAttribute("aria-pressed", "false");
+    $(id).setAttribute("aria-busy", "true");
   }
 
   // ---------- the camera and the microphone ----------
+  // `controls.camera` / `controls.mic` say what the user asked for; the buttons show what the
+  // SDK confirmed.
   function startCamera() {
     controls.camera = true;
-    setPressed("camera-toggle", true);
+    setPending("camera-toggle");
     room.selfTile.show("local", invoke("start_local_preview"));
   }
   function stopCamera() {
@@ -147,8 +157,7 @@ const Media = (() => {
   }
   function startMic() {
     controls.mic = true;
-    setPressed("mic-toggle", true);
-    room.selfTile.setMic(true);
+    setPending("mic-toggle");
     invoke("start_local_audio");
   }
   function stopMic() {
@@ -165,15 +174,26 @@ const Media = (() => {
   function closePicker() {
     App.closeDialog("screen-picker");
   }
+  // The picker opens at once; the sources (an X connection away, off the UI thread) fill in.
+  let pickerGeneration = 0;
   async function openPicker() {
+    const generation = ++pickerGeneration;
+    const list = $("screen-sources");
+    list.dataset.loading = "true";
+    list.replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "Looking for screens…" }));
+    App.openDialog("screen-picker", closePicker);
     let sources;
     try {
       sources = await invoke("get_screen_capture_sources");
     } catch (err) {
-      App.toast(SCREEN_FAILED, String(err));
+      if (generation !== pickerGeneration) return;
+      closePicker();
+      App.toast(SCREEN_FAILED, errorText(err));
       return;
     }
-    $("screen-sources").replaceChildren(
+    if (generation !== pickerGeneration || $("screen-picker").hidden) return;
+    delete list.dataset.loading;
+    list.replaceChildren(
       ...sources.map((s, n) => {
         const b = document.createElement("button");
         b.type = "button";
@@ -187,7 +207,6 @@ const Media = (() => {
         return b;
       }),
     );
-    App.openDialog("screen-picker", closePicker);
   }
   $("screen-cancel").addEventListener("click", closePicker);
 
@@ -196,7 +215,7 @@ const Media = (() => {
     controls.cameraBeforeShare = controls.camera;
     if (controls.camera) stopCamera();
     controls.sharing = true;
-    setPressed("share-screen", true);
+    setPending("share-screen");
     invoke("start_screen_capture", { sourceId });
   }
   function shareEnded() {
@@ -316,7 +335,17 @@ const Media = (() => {
         else if (room.stageUser === e.userId) setStage(null);
         return true;
       case "onScreenCaptureStarted":
+        if (controls.sharing) setPressed("share-screen", true);
         setStage(room.self);
+        return true;
+      case "onCameraDidReady":
+        if (controls.camera) setPressed("camera-toggle", true);
+        return true;
+      case "onMicDidReady":
+        if (controls.mic) {
+          setPressed("mic-toggle", true);
+          room.selfTile.setMic(true);
+        }
         return true;
       case "onScreenCaptureStopped":
         shareEnded();
@@ -379,14 +408,13 @@ const Media = (() => {
   });
 
   const DEVICE_PICKERS = ["camera-device", "mic-device", "speaker-device"];
-  async function fillDevicePicker(id) {
-    const select = $(id);
-    let devices = [];
-    try {
-      devices = await invoke("get_devices_list", { kind: Number(select.dataset.kind) });
-    } catch (err) {
-      select.title = String(err);
-    }
+  const pickerFor = (kind) => DEVICE_PICKERS.find((id) => Number($(id).dataset.kind) === kind);
+  // Fills a picker from one DeviceList ({ kind, devices, error }).
+  function showDevices(list) {
+    const select = $(pickerFor(list.kind));
+    const devices = list.devices || [];
+    select.title = list.error || "";
+    delete select.dataset.loading;
     select.replaceChildren(
       ...devices.map((d) => {
         const o = document.createElement("option");
@@ -399,20 +427,35 @@ const Media = (() => {
     if (!devices.length) select.append(new Option("None found", ""));
     select.disabled = !devices.length;
   }
+  // The dialog opens at once; its pickers fill when the (blocking, off-thread) enumeration of
+  // all three device types comes back.
+  async function fillDevicePickers() {
+    for (const id of DEVICE_PICKERS) {
+      $(id).dataset.loading = "true";
+      $(id).replaceChildren(new Option("Looking for devices…", ""));
+      $(id).disabled = true;
+    }
+    try {
+      for (const list of await invoke("get_all_devices")) showDevices(list);
+    } catch (err) {
+      for (const id of DEVICE_PICKERS) showDevices({ kind: Number($(id).dataset.kind), devices: [], error: errorText(err) });
+    }
+  }
   for (const id of DEVICE_PICKERS) {
     $(id).addEventListener("change", async () => {
+      const kind = Number($(id).dataset.kind);
       try {
-        await invoke("set_current_device", { kind: Number($(id).dataset.kind), deviceId: $(id).value });
+        await invoke("set_current_device", { kind, deviceId: $(id).value });
       } catch (err) {
-        App.toast(String(err));
-        fillDevicePicker(id);
+        App.toast(errorText(err));
+        showDevices(await invoke("get_devices_list", { kind }));
       }
     });
   }
 
   $("video-settings-open").addEventListener("click", () => {
     $("video-settings-error").hidden = true;
-    for (const id of DEVICE_PICKERS) fillDevicePicker(id);
+    fillDevicePickers();
     App.openDialog("video-settings", () => App.closeDialog("video-settings"));
   });
   $("video-settings-cancel").addEventListener("click", () => App.closeDialog("video-settings"));
@@ -425,7 +468,7 @@ const Media = (() => {
       App.closeDialog("video-settings");
       App.toast("Video settings applied");
     } catch (err) {
-      $("video-settings-error").textContent = String(err);
+      $("video-settings-error").textContent = errorText(err);
       $("video-settings-error").hidden = false;
     }
   });

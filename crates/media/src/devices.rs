@@ -27,6 +27,15 @@ impl DeviceType {
             _ => None,
         }
     }
+
+    /// TRTC's number for the type (the inverse of [`DeviceType::from_number`]).
+    pub fn number(self) -> i32 {
+        match self {
+            DeviceType::Mic => 0,
+            DeviceType::Speaker => 1,
+            DeviceType::Camera => 2,
+        }
+    }
 }
 
 /// One device (`TXDeviceInfo`).

@@ -178,7 +178,7 @@ impl TrtcCloud {
     }
 
     pub(crate) fn media(&self, c: MediaCommand) {
-        self.inner.media.send(c);
+        self.inner.media.command(c);
     }
 
     pub(crate) fn device_selection(&self) -> media::DeviceSelection {

@@ -63,9 +63,26 @@ impl TxDeviceManager {
     #[doc(alias = "getCurrentDevice")]
     pub fn get_current_device(&self, kind: TxMediaDeviceType) -> Option<TxDeviceInfo> {
         let list = self.get_devices_list(kind).ok()?;
-        match self.selection.get(kind) {
-            Some(id) => list.into_iter().find(|d| d.device_id == id),
-            None => list.into_iter().find(|d| d.is_default),
-        }
+        let current = self.current_in(kind, &list)?;
+        list.into_iter().find(|d| d.device_id == current)
+    }
+
+    /// [`get_devices_list`](Self::get_devices_list) and the id of the device in use, from one
+    /// enumeration (each takes the system a noticeable moment).
+    pub fn get_devices_list_with_current(
+        &self,
+        kind: TxMediaDeviceType,
+    ) -> Result<(Vec<TxDeviceInfo>, Option<String>), String> {
+        let list = self.get_devices_list(kind)?;
+        let current = self.current_in(kind, &list);
+        Ok((list, current))
+    }
+
+    fn current_in(&self, kind: TxMediaDeviceType, list: &[TxDeviceInfo]) -> Option<String> {
+        let found = match self.selection.get(kind) {
+            Some(id) => list.iter().find(|d| d.device_id == id),
+            None => list.iter().find(|d| d.is_default),
+        };
+        found.map(|d| d.device_id.clone())
     }
 }

@@ -2,8 +2,9 @@
 //! carries out outputs. One task per TrtcCloud; it never blocks and never calls app code (events
 //! go to the dispatcher task, see `cloud.rs`).
 
-use crate::media::{MediaCommand, MediaHandle};
-use crate::session::{Input, Output, Session, SessionTiming};
+use crate::media::core::Input as MediaInput;
+use crate::media::{MediaHandle, RoomChange as MediaChange};
+use crate::session::{Input, Output, RoomChange, Session, SessionTiming};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
@@ -140,14 +141,42 @@ impl Driver {
                     self.send(&msg).await
                 }
                 Output::Event(e) => {
-                    tell_media(&self.media, self.url.clone(), &e).await;
+                    if let TrtcEvent::RemoteUserLeaveRoom { user_id, .. } = &e {
+                        self.media.send(MediaInput::MemberLeft(user_id.clone()));
+                    }
                     let _ = self.events.send(e);
                 }
+                Output::Room(change) => self.tell_media(change).await,
             }
         }
     }
 
-    /// Media messages go to the media controller; the rest to the session (a leave goes to both).
+    /// Media follows the session. A new room binds media towards the server; leaving waits
+    /// (briefly) for media to be released, so its events (onScreenCaptureStopped) come before
+    /// onExitRoom and everything is closed when the app hears it.
+    async fn tell_media(&mut self, change: RoomChange) {
+        let bind_ip = || async { trtc_rtc::client::local_ip_towards(resolve(&self.url).await) };
+        let change = match change {
+            RoomChange::Entered => MediaChange::Entered {
+                bind_ip: bind_ip().await,
+            },
+            RoomChange::Reentered => MediaChange::Reentered {
+                bind_ip: bind_ip().await,
+            },
+            RoomChange::Resumed => MediaChange::Resumed,
+            RoomChange::RoleChanged => MediaChange::RoleChanged,
+            RoomChange::Left => {
+                let (done, released) = tokio::sync::oneshot::channel();
+                self.media
+                    .send(MediaInput::Room(MediaChange::Left { done: Some(done) }));
+                let _ = tokio::time::timeout(Duration::from_secs(3), released).await;
+                return;
+            }
+        };
+        self.media.send(MediaInput::Room(change));
+    }
+
+    /// Media messages go to the media core; the rest to the session.
     fn route(&mut self, msg: ServerMessage) -> Option<ServerMessage> {
         match msg {
             ServerMessage::MediaStateResult { .. }
@@ -155,17 +184,13 @@ impl Driver {
             | ServerMessage::PublishAnswer { .. }
             | ServerMessage::KeyframeRequest { .. }
             | ServerMessage::SubscribeOffer { .. } => {
-                self.media.send(MediaCommand::Server(msg));
+                self.media.send(MediaInput::Server(msg));
                 None
-            }
-            ServerMessage::RemoteUserLeaveRoom { .. } => {
-                self.media.send(MediaCommand::Server(msg.clone()));
-                Some(msg)
             }
             ServerMessage::HeartbeatAck => {
                 if let Some(sent) = self.heartbeat_sent.take() {
                     let rtt = sent.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
-                    self.media.send(MediaCommand::Rtt(rtt));
+                    self.media.send(MediaInput::Rtt(rtt));
                 }
                 Some(msg)
             }
@@ -214,31 +239,6 @@ async fn next_frame(ws: &mut Option<Ws>) -> Option<ServerMessage> {
             Ok(Message::Close(_)) | Err(_) => return None,
             Ok(_) => {}
         }
-    }
-}
-
-/// The session's milestones start and stop media.
-async fn tell_media(media: &MediaHandle, url: String, e: &TrtcEvent) {
-    match e {
-        TrtcEvent::EnterRoom { result } if *result > 0 => {
-            let ip = crate::transport::local_ip_towards(resolve(&url).await);
-            media.send(MediaCommand::Entered(ip));
-        }
-        // onExitRoom means everything is released (TRTC): media stops first, and its events
-        // (onScreenCaptureStopped) come before it.
-        TrtcEvent::ExitRoom { .. } => {
-            let (done, released) = tokio::sync::oneshot::channel();
-            media.send(MediaCommand::Left(Some(done)));
-            let _ = tokio::time::timeout(Duration::from_secs(3), released).await;
-        }
-        TrtcEvent::Error { err_code, .. }
-            if *err_code == trtc_protocol::codes::ERR_DISCONNECTED =>
-        {
-            media.send(MediaCommand::Left(None))
-        }
-        TrtcEvent::ConnectionRecovery => media.send(MediaCommand::Resync),
-        TrtcEvent::SwitchRole { err_code: 0, .. } => media.send(MediaCommand::Resync),
-        _ => {}
     }
 }
 

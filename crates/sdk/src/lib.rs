@@ -32,8 +32,9 @@
 //! | `listener` | [`TrtcCloudListener`], TRTC's callbacks with do-nothing defaults |
 //! | [`session`] | the room session as a state machine with time passed in |
 //! | `driver` | the task that owns the WebSocket and runs the session |
-//! | `media` | local capture/encode, remote decode, the media controller task |
-//! | `transport` | the publisher and subscriber peer connections (the only `webrtc` user) |
+//! | `media` | the media core (a state machine with time passed in) and the shell that runs it |
+//!
+//! The peer connections themselves are `trtc_rtc::client`'s: only that crate knows WebRTC.
 //!
 //! Threads: the SDK runs on its own small tokio runtime, so its methods may be called from any
 //! thread. Listeners are called from one SDK task, in order; they must not block.
@@ -48,7 +49,6 @@ mod media;
 mod media_api;
 pub mod session;
 mod tls;
-mod transport;
 
 pub use cloud::{EventStream, TrtcCloud, TrtcCloudConfig, DEFAULT_SERVER_URL};
 pub use device_manager::{TxDeviceInfo, TxDeviceManager, TxMediaDeviceType};
@@ -62,6 +62,7 @@ pub use trtc_media::params::{
 pub use trtc_media::sink::frame_channel;
 pub use trtc_media::{AudioFrame, VideoFrame};
 pub use trtc_protocol::codes;
+pub use trtc_protocol::events::{TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
 pub use trtc_protocol::StreamKind;
 pub use trtc_protocol::{RoomId, TrtcAppScene, TrtcEvent, TrtcRole};
 

@@ -1,5 +1,6 @@
 //! The listener trait: TRTC's callbacks, each defaulting to doing nothing.
 
+use trtc_protocol::events::TrtcStatistics;
 use trtc_protocol::TrtcEvent;
 
 /// Receives the SDK's events. Implement the callbacks you need; the rest do nothing.
@@ -44,6 +45,51 @@ pub trait TrtcCloudListener: Send + Sync {
     /// The connection is back and the session resumed.
     #[doc(alias = "onConnectionRecovery")]
     fn on_connection_recovery(&self) {}
+    /// A remote user's camera became available (published, unmuted and arriving) or stopped
+    /// being so: muted, unpublished, or no media from them for 2 s (their client was killed,
+    /// their network went away); true again when it returns.
+    #[doc(alias = "onUserVideoAvailable")]
+    fn on_user_video_available(&self, user_id: &str, available: bool) {}
+    /// As [`on_user_video_available`](Self::on_user_video_available), for the microphone.
+    #[doc(alias = "onUserAudioAvailable")]
+    fn on_user_audio_available(&self, user_id: &str, available: bool) {}
+    /// As [`on_user_video_available`](Self::on_user_video_available), for a screen share.
+    #[doc(alias = "onUserSubStreamAvailable")]
+    fn on_user_sub_stream_available(&self, user_id: &str, available: bool) {}
+    /// The first picture of a stream was decoded (remote) or captured (local: `user_id` "");
+    /// `stream_type` 0 big, 1 small, 2 sub.
+    #[doc(alias = "onFirstVideoFrame")]
+    fn on_first_video_frame(&self, user_id: &str, stream_type: u8, width: u32, height: u32) {}
+    /// The first audio of a remote user was decoded.
+    #[doc(alias = "onFirstAudioFrame")]
+    fn on_first_audio_frame(&self, user_id: &str) {}
+    /// The first local picture of `stream_type` (0 camera, 2 screen) went out.
+    #[doc(alias = "onSendFirstLocalVideoFrame")]
+    fn on_send_first_local_video_frame(&self, stream_type: u8) {}
+    /// The first local audio went out.
+    #[doc(alias = "onSendFirstLocalAudioFrame")]
+    fn on_send_first_local_audio_frame(&self) {}
+    /// The camera is open and capturing.
+    #[doc(alias = "onCameraDidReady")]
+    fn on_camera_did_ready(&self) {}
+    /// The microphone is open and capturing.
+    #[doc(alias = "onMicDidReady")]
+    fn on_mic_did_ready(&self) {}
+    /// Screen capture started.
+    #[doc(alias = "onScreenCaptureStarted")]
+    fn on_screen_capture_started(&self) {}
+    /// Screen capture paused: 0 by the user.
+    #[doc(alias = "onScreenCapturePaused")]
+    fn on_screen_capture_paused(&self, reason: i32) {}
+    /// Screen capture resumed: 0 by the user.
+    #[doc(alias = "onScreenCaptureResumed")]
+    fn on_screen_capture_resumed(&self, reason: i32) {}
+    /// Screen capture stopped: 0 by the user, 1 the shared window closed, 2 the display changed.
+    #[doc(alias = "onScreenCaptureStopped")]
+    fn on_screen_capture_stopped(&self, reason: i32) {}
+    /// Every 2 s in a room: round trip, loss, and every local and remote stream's figures.
+    #[doc(alias = "onStatistics")]
+    fn on_statistics(&self, statistics: &TrtcStatistics) {}
 }
 
 /// Calls the listener method that matches `event`.
@@ -64,8 +110,35 @@ pub(crate) fn deliver(l: &dyn TrtcCloudListener, event: &TrtcEvent) {
         TrtcEvent::ConnectionLost => l.on_connection_lost(),
         TrtcEvent::TryToReconnect => l.on_try_to_reconnect(),
         TrtcEvent::ConnectionRecovery => l.on_connection_recovery(),
-        // Events added later reach listeners through the event stream until they get a method.
-        #[allow(unreachable_patterns)]
+        TrtcEvent::UserVideoAvailable { user_id, available } => {
+            l.on_user_video_available(user_id, *available)
+        }
+        TrtcEvent::UserAudioAvailable { user_id, available } => {
+            l.on_user_audio_available(user_id, *available)
+        }
+        TrtcEvent::UserSubStreamAvailable { user_id, available } => {
+            l.on_user_sub_stream_available(user_id, *available)
+        }
+        TrtcEvent::FirstVideoFrame {
+            user_id,
+            stream_type,
+            width,
+            height,
+        } => l.on_first_video_frame(user_id, *stream_type, *width, *height),
+        TrtcEvent::FirstAudioFrame { user_id } => l.on_first_audio_frame(user_id),
+        TrtcEvent::SendFirstLocalVideoFrame { stream_type } => {
+            l.on_send_first_local_video_frame(*stream_type)
+        }
+        TrtcEvent::SendFirstLocalAudioFrame => l.on_send_first_local_audio_frame(),
+        TrtcEvent::CameraDidReady => l.on_camera_did_ready(),
+        TrtcEvent::MicDidReady => l.on_mic_did_ready(),
+        TrtcEvent::ScreenCaptureStarted => l.on_screen_capture_started(),
+        TrtcEvent::ScreenCapturePaused { reason } => l.on_screen_capture_paused(*reason),
+        TrtcEvent::ScreenCaptureResumed { reason } => l.on_screen_capture_resumed(*reason),
+        TrtcEvent::ScreenCaptureStopped { reason } => l.on_screen_capture_stopped(*reason),
+        TrtcEvent::Statistics(s) => l.on_statistics(s),
+        // `TrtcEvent` is non-exhaustive: an event the protocol crate adds before this trait
+        // has its method still reaches the event stream.
         _ => {}
     }
 }

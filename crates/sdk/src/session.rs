@@ -67,6 +67,25 @@ pub enum Output {
     Send(ClientMessage),
     /// Deliver an event to the app.
     Event(TrtcEvent),
+    /// The session moved in a way media must follow; comes before the event that tells the
+    /// app (media is released before onExitRoom, rebuilt before onConnectionRecovery).
+    Room(RoomChange),
+}
+
+/// What happened to the session, as media needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomChange {
+    /// The room was entered.
+    Entered,
+    /// The session resumed on a new connection: the server kept it, media sessions included.
+    Resumed,
+    /// The session was entered afresh after a reconnection: the server had lost it (it
+    /// restarted, or dropped us), and with it everything media had there.
+    Reentered,
+    /// switchRole succeeded.
+    RoleChanged,
+    /// The session is over.
+    Left,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,6 +204,12 @@ impl Session {
     }
 
     fn become_idle(&mut self) {
+        if matches!(
+            self.phase,
+            Phase::InRoom | Phase::Reconnecting { .. } | Phase::Exiting { .. }
+        ) {
+            self.out.push_back(Output::Room(RoomChange::Left));
+        }
         self.disconnect();
         self.phase = Phase::Idle;
         self.token = None;
@@ -373,6 +398,7 @@ impl Session {
                     self.heartbeat = Duration::from_millis(info.heartbeat_interval_ms.max(20));
                     self.next_heartbeat = now + self.heartbeat;
                     self.phase = Phase::InRoom;
+                    self.out.push_back(Output::Room(RoomChange::Entered));
                     let ms = now.duration_since(started).as_millis().max(1);
                     self.emit(TrtcEvent::EnterRoom {
                         result: i64::try_from(ms).unwrap_or(i64::MAX),
@@ -403,7 +429,7 @@ impl Session {
                     Some(info) => {
                         self.token = Some(info.session_token);
                         self.heartbeat = Duration::from_millis(info.heartbeat_interval_ms.max(20));
-                        self.recovered(info.members);
+                        self.recovered(info.members, RoomChange::Reentered);
                     }
                     // The room would not take us back (for example, the userSig expired meanwhile).
                     None => {
@@ -417,7 +443,7 @@ impl Session {
             }
             (ServerMessage::ResumeResult { code, members, .. }, Phase::Reconnecting { .. }) => {
                 if code == ERR_NULL {
-                    self.recovered(members);
+                    self.recovered(members, RoomChange::Resumed);
                 } else {
                     // The server no longer knows the session (dropped, or restarted): enter afresh.
                     self.token = None;
@@ -440,6 +466,9 @@ impl Session {
                 });
             }
             (ServerMessage::SwitchRoleResult { code, message }, _) => {
+                if code == ERR_NULL {
+                    self.out.push_back(Output::Room(RoomChange::RoleChanged));
+                }
                 self.emit(TrtcEvent::SwitchRole {
                     err_code: code,
                     err_msg: message,
@@ -476,8 +505,9 @@ impl Session {
         }
     }
 
-    fn recovered(&mut self, members: Vec<String>) {
+    fn recovered(&mut self, members: Vec<String>, how: RoomChange) {
         self.phase = Phase::InRoom;
+        self.out.push_back(Output::Room(how));
         self.sync_members(members);
         self.emit(TrtcEvent::ConnectionRecovery);
     }

@@ -2,7 +2,7 @@
 //! that drops every 20th RTP packet a client sends (5 % loss on the way up, RTCP untouched),
 //! and the receiver still decodes the sender's pictures with their frame counters nearly
 //! unbroken. Without retransmission each loss would break a picture and freeze the stream
-//! until the next keyframe.
+//! until the next keyframe. The sender's onStatistics says what the link does: upLoss ≈ 5 %.
 //!
 //! The relay: the server's candidates say 127.0.0.2 (its `public_ip`), the relay listens there
 //! on the server's ports and forwards to the server on 127.0.0.1 from a socket of its own per
@@ -99,6 +99,7 @@ async fn lost_packets_are_recovered_and_pictures_keep_coming() {
 
     let none = SourceChoice::None;
     let mut sender = media_client(&server.url, "sender", SourceChoice::Synthetic, none, none);
+    sender.wants_statistics = true;
     let mut receiver = media_client(&server.url, "receiver", none, none, none);
     assert!(sender.enter(90, TrtcAppScene::VideoCall).await > 0);
     assert!(receiver.enter(90, TrtcAppScene::VideoCall).await > 0);
@@ -134,8 +135,25 @@ async fn lost_packets_are_recovered_and_pictures_keep_coming() {
     .await
     .unwrap();
 
+    // The sender's reports of those seconds (queued on its stream meanwhile) and one more.
+    let reports: Vec<u32> = sender
+        .collect(Duration::from_millis(2500))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            TrtcEvent::Statistics(s) => Some(s.up_loss),
+            _ => None,
+        })
+        .collect();
     let dropped = counters.dropped.load(Ordering::Relaxed);
     let sent = counters.rtp_up.load(Ordering::Relaxed);
+    // The first report may cover the time before media flowed through the relay.
+    let settled = &reports[1.min(reports.len())..];
+    eprintln!("the sender's upLoss reports: {reports:?}");
+    assert!(
+        settled.len() >= 2 && settled.iter().all(|l| (3..=7).contains(l)),
+        "upLoss should read the link's 5 %: {reports:?}"
+    );
     assert!(
         dropped >= 10,
         "the relay carried the media and dropped some: {dropped} of {sent} RTP packets ({} in all)",

@@ -28,7 +28,7 @@ struct Session {
     room: mpsc::Sender<RoomCommand>,
     inbox: mpsc::Receiver<ServerMessage>,
     /// The room's SFU, and this connection's way into its own outbox for media signalling.
-    media: Arc<crate::transport::RoomMedia>,
+    media: Arc<trtc_rtc::sfu::RoomMedia>,
     /// Weak: only the room holds this connection's outbox, so the inbox closes when the room
     /// lets go (the connection's cue to end).
     outbox: mpsc::WeakSender<ServerMessage>,
@@ -407,8 +407,10 @@ async fn resume(
     .await
     .map_err(|_| not_found())?;
     let admitted = answer.await.map_err(|_| not_found())??;
-    // Media signalling for this member now goes to the new connection.
+    // Media signalling for this member now goes to the new connection, and what it missed
+    // meanwhile is repaired.
     admitted.media.session(&user_id, tx.clone());
+    admitted.media.resumed(&user_id);
     *session = Some(Session {
         key,
         user_id,

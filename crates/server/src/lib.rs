@@ -7,7 +7,7 @@
 //! | `connection` | one task per WebSocket: parse, check, relay |
 //! | `registry` | rooms by key, sessions by resume token |
 //! | `room` | one actor per room: members, roles, limits, drop timeout, publishing rules |
-//! | `transport` | the SFU: peer connections, forwarding, keyframe requests (the only `webrtc` user) |
+//! | `trtc_rtc::sfu` | the SFU (peer connections, forwarding, keyframe requests), in the one crate on WebRTC |
 //!
 //! Drive it with [`spawn`] (tests, the app's built-in server) or [`run`] (the binary). Shutdown
 //! is one `watch` signal every task watches: each client gets a clean close (1001), then `run`
@@ -21,10 +21,9 @@ mod auth;
 mod connection;
 mod registry;
 mod room;
-mod transport;
 
 pub use config::{AppConfig, ServerConfig};
-pub use transport::MediaConfig;
+pub use trtc_rtc::sfu::MediaConfig;
 
 use anyhow::Context;
 use axum::extract::ws::WebSocketUpgrade;

@@ -58,7 +58,7 @@ impl Registry {
             Arc::clone(self),
             drop_timeout,
             live_linger,
-            crate::transport::RoomMedia::new(media.clone()),
+            media.clone(),
         );
         rooms.insert(key.clone(), tx.clone());
         tx

@@ -7,7 +7,6 @@
 
 use crate::auth::Refusal;
 use crate::registry::{Registry, RoomKey};
-use crate::transport::RoomMedia;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +16,7 @@ use tracing::{debug, info};
 use trtc_protocol::codes::*;
 use trtc_protocol::limits::{MAX_ANCHORS, MAX_AUDIENCE, MAX_CALL_USERS};
 use trtc_protocol::{MediaState, ServerMessage, TrtcAppScene, TrtcRole};
+use trtc_rtc::sfu::{MediaConfig, MediaNotice, RoomMedia};
 
 /// Leave reasons of onRemoteUserLeaveRoom.
 const LEAVE_EXIT: u8 = 0;
@@ -96,6 +96,21 @@ struct Member {
     token: String,
     /// What the rules let this member publish.
     media: MediaState,
+    /// Whether its publishing connection carries media. While it does not, the others see
+    /// nothing published (a frozen picture is worse than the placeholder); the membership
+    /// itself waits for the drop timeout.
+    link_up: bool,
+}
+
+impl Member {
+    /// What the others are told this member publishes.
+    fn published(&self) -> MediaState {
+        if self.link_up {
+            self.media
+        } else {
+            MediaState::default()
+        }
+    }
 }
 
 struct Room {
@@ -120,9 +135,10 @@ pub fn spawn(
     registry: Arc<Registry>,
     drop_timeout: Duration,
     live_linger: Duration,
-    media: Arc<RoomMedia>,
+    media: MediaConfig,
 ) -> mpsc::Sender<RoomCommand> {
     let (tx, rx) = mpsc::channel(256);
+    let (media, notices) = RoomMedia::new(media);
     let room = Room {
         key,
         scene,
@@ -136,12 +152,16 @@ pub fn spawn(
         dissolved: false,
         media,
     };
-    tokio::spawn(room.run(rx));
+    tokio::spawn(room.run(rx, notices));
     tx
 }
 
 impl Room {
-    async fn run(mut self, mut rx: mpsc::Receiver<RoomCommand>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RoomCommand>,
+        mut notices: mpsc::UnboundedReceiver<MediaNotice>,
+    ) {
         info!(room = %self.key, scene = self.scene.name(), "room created");
         let tick = (self.drop_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let mut ticker = tokio::time::interval(tick);
@@ -151,6 +171,7 @@ impl Room {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
+                Some(notice) = notices.recv() => self.media_notice(notice),
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     self.drop_silent(now);
@@ -242,6 +263,31 @@ impl Room {
         }
     }
 
+    fn media_notice(&mut self, notice: MediaNotice) {
+        match notice {
+            MediaNotice::PublisherLink { user_id, up } => {
+                let Some(m) = self.members.get_mut(&user_id) else {
+                    return;
+                };
+                if m.link_up == up {
+                    return;
+                }
+                m.link_up = up;
+                let (state, publishes, visible) = (m.published(), m.media.any(), m.role);
+                info!(room = %self.key, user = %user_id, up, "media connection");
+                if publishes && self.visible(visible) {
+                    self.broadcast_except(
+                        &user_id,
+                        ServerMessage::RemoteMediaState {
+                            user_id: user_id.clone(),
+                            state,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     fn is_current(&self, user_id: &str, conn_id: u64) -> bool {
         self.members
             .get(user_id)
@@ -310,6 +356,7 @@ impl Room {
             last_seen: Instant::now(),
             token: token.clone(),
             media: MediaState::default(),
+            link_up: true,
         };
         let was_visible = match self.members.insert(user_id.clone(), member) {
             Some(old) => {
@@ -518,11 +565,15 @@ impl Room {
                 ),
             );
         }
-        if let Some(m) = self.members.get_mut(user_id) {
-            m.media = accepted;
-        }
+        let link_up = match self.members.get_mut(user_id) {
+            Some(m) => {
+                m.media = accepted;
+                m.link_up
+            }
+            None => false,
+        };
         self.media.set_allowed(user_id, accepted);
-        if accepted != old {
+        if accepted != old && link_up {
             let visible = self
                 .members
                 .get(user_id)
@@ -545,10 +596,10 @@ impl Room {
         let states: Vec<ServerMessage> = self
             .members
             .iter()
-            .filter(|(u, m)| u.as_str() != user_id && m.media.any() && self.visible(m.role))
+            .filter(|(u, m)| u.as_str() != user_id && m.published().any() && self.visible(m.role))
             .map(|(u, m)| ServerMessage::RemoteMediaState {
                 user_id: u.clone(),
-                state: m.media,
+                state: m.published(),
             })
             .collect();
         if let Some(out) = self.members.get(user_id).and_then(|m| m.outbox.clone()) {

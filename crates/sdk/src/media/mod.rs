@@ -1,12 +1,12 @@
-//! Media in the SDK: local capture and encoding, remote decoding, and the controller task that
-//! ties them to signalling and the transport. Nothing here imports `webrtc`; the transport
-//! module does that.
+//! Media in the SDK: a sans-IO core that decides ([`core`]), and a thin shell that runs its
+//! decisions ([`shell`]): local capture and encoding, the two connections (through `trtc_rtc`,
+//! the one crate on the WebRTC library), remote decoding and playout.
 
-mod controller;
-mod local;
-mod remote;
+pub(crate) mod core;
+mod shell;
 
-pub(crate) use controller::{spawn, MediaCommand, MediaHandle, Sources};
+pub(crate) use self::core::{MediaCommand, RoomChange};
+pub(crate) use shell::{spawn, MediaHandle, Sources};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

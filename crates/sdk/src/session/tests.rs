@@ -74,7 +74,8 @@ impl Harness {
                 heartbeat_interval_ms: 1000,
             }),
         }));
-        assert_eq!(out[0], Output::Event(TrtcEvent::EnterRoom { result: 30 }));
+        assert_eq!(out[0], Output::Room(RoomChange::Entered), "media first");
+        assert_eq!(out[1], Output::Event(TrtcEvent::EnterRoom { result: 30 }));
     }
 }
 
@@ -117,12 +118,12 @@ fn enter_reports_elapsed_ms_and_existing_members() {
         }),
     }));
     assert_eq!(
-        out[0],
+        out[1],
         Output::Event(TrtcEvent::EnterRoom { result: 1 }),
         "elapsed is at least 1 ms"
     );
     assert_eq!(
-        out[1],
+        out[2],
         Output::Event(TrtcEvent::RemoteUserEnterRoom {
             user_id: "a".into()
         })
@@ -188,6 +189,11 @@ fn lost_connection_resumes_with_backoff_and_resyncs_members() {
             "onConnectionRecovery"
         ]
     );
+    assert_eq!(
+        out[0],
+        Output::Room(RoomChange::Resumed),
+        "the server kept our media session"
+    );
 }
 
 #[test]
@@ -216,6 +222,11 @@ fn unknown_session_enters_afresh_on_the_same_connection() {
         }),
     }));
     assert_eq!(Harness::events(&out), ["onConnectionRecovery"]);
+    assert_eq!(
+        out[0],
+        Output::Room(RoomChange::Reentered),
+        "media must rebuild what the server lost"
+    );
 }
 
 #[test]
@@ -261,6 +272,7 @@ fn exit_waits_for_the_server_then_reports_reason_0() {
     assert_eq!(
         out,
         vec![
+            Output::Room(RoomChange::Left),
             Output::Disconnect,
             Output::Event(TrtcEvent::ExitRoom { reason: 0 })
         ]

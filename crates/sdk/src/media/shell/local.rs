@@ -1,5 +1,8 @@
 //! Local streams: a capture source feeding an encoder thread. Encoding never runs on the async
-//! runtime; encoded frames go to the controller task, which hands them to the transport.
+//! runtime; encoded frames go through a bounded queue to the sender task, which hands them to
+//! the publisher. A full queue drops the frame and counts it (the network is behind; waiting
+//! would only make every later frame late too). Starting (a device opening) and stopping
+//! (thread joins) block, so the shell runs both on blocking threads.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -25,8 +28,46 @@ const RATE_STEP: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Encoded {
     pub kind: StreamKind,
+    /// The opening it came from (see `core::local`).
+    pub token: u64,
     pub data: Vec<u8>,
     pub capture_us: u64,
+}
+
+/// Where encoder threads put their frames: bounded, never waiting.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedSink {
+    tx: mpsc::Sender<Encoded>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl EncodedSink {
+    /// A sink holding at most `capacity` frames, and its receiving end.
+    pub(crate) fn new(capacity: usize) -> (EncodedSink, mpsc::Receiver<Encoded>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let sink = EncodedSink {
+            tx,
+            dropped: Arc::default(),
+        };
+        (sink, rx)
+    }
+
+    /// Queues a frame; false when the receiving end is gone (stop encoding).
+    fn push(&self, e: Encoded) -> bool {
+        match self.tx.try_send(e) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Frames dropped because the queue was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// Counters and switches shared between the controller and an encoder thread.
@@ -42,6 +83,8 @@ pub(crate) struct StreamControl {
     pub width: AtomicU32,
     pub height: AtomicU32,
     pub bitrate_bps: AtomicU64,
+    /// Audio: the rate the source delivers, Hz.
+    pub sample_rate: AtomicU32,
 }
 
 /// A running local stream: its source and encoder thread.
@@ -59,14 +102,16 @@ impl std::fmt::Debug for LocalStream {
 }
 
 impl LocalStream {
-    /// Starts `source` and an encoder thread for video `kind`. `preview` gets every captured
-    /// frame (the local view); `first_frame` is called once with the first frame's size.
+    /// Starts `source` and an encoder thread for video `kind` opened as `token`. `preview`
+    /// gets every captured frame (the local view); `first_frame` is called once with the first
+    /// frame's size. Blocks while the device opens.
     pub(crate) fn video(
         kind: StreamKind,
+        token: u64,
         mut source: Box<dyn VideoSource>,
         param: TrtcVideoEncParam,
         preview: Option<FrameSink<VideoFrame>>,
-        out: mpsc::UnboundedSender<Encoded>,
+        out: EncodedSink,
         first_frame: Box<dyn FnOnce(u32, u32) + Send>,
     ) -> Result<LocalStream, CaptureError> {
         let (sink, frames) = frame_channel::<VideoFrame>(CAPTURE_QUEUE);
@@ -123,14 +168,12 @@ impl LocalStream {
                         Ok(Some(au)) => {
                             ctl.frames.fetch_add(1, Ordering::Relaxed);
                             ctl.bytes.fetch_add(au.data.len() as u64, Ordering::Relaxed);
-                            if out
-                                .send(Encoded {
-                                    kind,
-                                    data: au.data,
-                                    capture_us: au.capture_time_us,
-                                })
-                                .is_err()
-                            {
+                            if !out.push(Encoded {
+                                kind,
+                                token,
+                                data: au.data,
+                                capture_us: au.capture_time_us,
+                            }) {
                                 break;
                             }
                         }
@@ -148,14 +191,15 @@ impl LocalStream {
         })
     }
 
-    /// Starts `source` and an Opus encoder thread. The source's 10 ms frames are joined into
-    /// Opus's 20 ms; the encoder takes the source's rate and channels with the quality's bitrate.
+    /// Starts `source` and an Opus encoder thread, opened as `token`. The source's 10 ms
+    /// frames are joined into Opus's 20 ms; the encoder takes the source's rate and channels
+    /// with the quality's bitrate. Blocks while the device opens.
     pub(crate) fn audio(
+        token: u64,
         mut source: Box<dyn AudioSource>,
         quality: TrtcAudioQuality,
         mut processor: Option<AudioProcessor>,
-        out: mpsc::UnboundedSender<Encoded>,
-        first_frame: Box<dyn FnOnce() + Send>,
+        out: EncodedSink,
     ) -> Result<LocalStream, CaptureError> {
         let (sink, frames) = frame_channel::<AudioFrame>(50);
         source.start(sink)?;
@@ -164,7 +208,6 @@ impl LocalStream {
         let thread = std::thread::Builder::new()
             .name("encode-audio".into())
             .spawn(move || {
-                let mut first_frame = Some(first_frame);
                 let mut encoder: Option<OpusEncoder> = None;
                 let mut pending: Vec<i16> = Vec::new();
                 let mut pending_start_us = 0u64;
@@ -174,9 +217,7 @@ impl LocalStream {
                         Err(RecvTimeoutError::Timeout) => continue,
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    if let Some(first) = first_frame.take() {
-                        first();
-                    }
+                    ctl.sample_rate.store(frame.sample_rate, Ordering::Relaxed);
                     let mut frame = frame;
                     if let Some(p) = processor.as_mut() {
                         // Echo cancellation, noise suppression, gain: 10 ms at 48 kHz mono.
@@ -231,14 +272,12 @@ impl LocalStream {
                             Ok(packet) => {
                                 ctl.frames.fetch_add(1, Ordering::Relaxed);
                                 ctl.bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
-                                if out
-                                    .send(Encoded {
-                                        kind: StreamKind::Audio,
-                                        data: packet,
-                                        capture_us,
-                                    })
-                                    .is_err()
-                                {
+                                if !out.push(Encoded {
+                                    kind: StreamKind::Audio,
+                                    token,
+                                    data: packet,
+                                    capture_us,
+                                }) {
                                     return;
                                 }
                             }
@@ -256,7 +295,8 @@ impl LocalStream {
         })
     }
 
-    /// Stops capture and encoding; returns once both threads have ended.
+    /// Stops capture and encoding; returns once both threads have ended (blocks: call it on a
+    /// blocking thread).
     pub(crate) fn stop(&mut self) {
         self.control.stop.store(true, Ordering::Relaxed);
         if let Some(mut s) = self.source.take() {

@@ -1,10 +1,17 @@
 //! The publisher connection: our audio, camera and screen, packetised here with RTP timestamps
 //! taken from each frame's capture time (see `trtc_protocol::rtp::rtp_timestamp`), sent with
 //! send-side congestion control (GCC over TWCC feedback) whose estimate the encoders follow.
+//!
+//! The same TWCC feedback gives the uplink's loss: every packet we send, retransmissions
+//! included, carries a transport-wide sequence number that the server reports as received or
+//! not. RTCP receiver reports would undercount it: without RTX a retransmission reuses the
+//! lost packet's sequence number, so a loss repaired by NACK before the next report never
+//! shows in `fraction lost` (5 % dropped on the wire read as ~0 % for video).
 
-use super::{
-    codec, gathering, media_engine, new_peer_connection, note_gathering, wait_gathered,
-    TransportEvent,
+use super::{next_conn_id, ConnRole, PeerEvent};
+use crate::setup::{
+    codec, err, gathering, media_engine, note_gathering, peer_connection, rtc_kind, wait_gathered,
+    LinkState, TransportError,
 };
 use bytes::Bytes;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
@@ -14,13 +21,11 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::packetizer::Payloader;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use trtc_protocol::rtp::{
@@ -45,15 +50,26 @@ const MAX_BPS: f64 = 10_000_000.0;
 /// estimate, so on average the pacer only smooths bursts.
 const PACING_FACTOR: f64 = 2.5;
 
-/// Publishes the estimator's target so the encoder threads can read it.
+/// What the estimator learns, for statistics and the encoders.
+#[derive(Debug, Default)]
+struct Feedback {
+    /// The congestion controller's target, bps.
+    target_bps: AtomicU64,
+    /// Packets the server's TWCC feedback reported received, and not received.
+    received: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// Publishes the estimator's target and the feedback's loss counts.
 struct ReportingEstimator {
     inner: Gcc,
-    target: Arc<AtomicU64>,
+    feedback: Arc<Feedback>,
 }
 
 impl ReportingEstimator {
     fn publish(&self) {
-        self.target
+        self.feedback
+            .target_bps
             .store(self.inner.target_bitrate() as u64, Ordering::Relaxed);
     }
 }
@@ -61,6 +77,11 @@ impl ReportingEstimator {
 impl BandwidthEstimator for ReportingEstimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
+        let lost = reports.iter().filter(|r| !r.arrived).count() as u64;
+        self.feedback.lost.fetch_add(lost, Ordering::Relaxed);
+        self.feedback
+            .received
+            .fetch_add(reports.len() as u64 - lost, Ordering::Relaxed);
         self.publish();
     }
     fn target_bitrate(&self) -> f64 {
@@ -80,8 +101,9 @@ impl BandwidthEstimator for ReportingEstimator {
 }
 
 struct Handler {
+    conn: u64,
     gathered: watch::Sender<bool>,
-    events: mpsc::UnboundedSender<TransportEvent>,
+    events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 #[async_trait::async_trait]
@@ -90,18 +112,21 @@ impl PeerConnectionEventHandler for Handler {
         note_gathering(&self.gathered, state);
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(?state, "publisher connection");
-        if state == RTCPeerConnectionState::Failed {
-            let _ = self.events.send(TransportEvent::Failed { publisher: true });
-        }
+        tracing::debug!(conn = self.conn, ?state, "publisher connection");
+        let _ = self.events.send(PeerEvent::Link {
+            conn: self.conn,
+            role: ConnRole::Publisher,
+            state: LinkState::from_rtc(state),
+        });
     }
 }
 
 struct Outgoing {
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
-    state: Mutex<Packetiser>,
+    state: parking_lot::Mutex<Packetiser>,
     bytes: AtomicU64,
+    packets: AtomicU64,
 }
 
 struct Packetiser {
@@ -109,25 +134,58 @@ struct Packetiser {
     seq: u16,
 }
 
+/// What one local stream has sent so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentCounters {
+    /// RTP bytes (payload and fixed header).
+    pub bytes: u64,
+    /// RTP packets.
+    pub packets: u64,
+}
+
+/// The publisher's counters, read by the statistics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PublisherStats {
+    /// Per stream kind.
+    pub sent: HashMap<StreamKind, SentCounters>,
+    /// The congestion controller's target, bps.
+    pub target_bps: u64,
+    /// Packets the server reported received and not received so far (TWCC feedback).
+    pub feedback_received: u64,
+    /// See `feedback_received`.
+    pub feedback_lost: u64,
+}
+
 /// The publisher connection.
-pub(crate) struct Publisher {
+pub struct Publisher {
+    id: u64,
     pc: Arc<dyn PeerConnection>,
     tracks: HashMap<StreamKind, Arc<Outgoing>>,
-    /// The congestion controller's current target, bps.
-    pub target_bps: Arc<AtomicU64>,
+    feedback: Arc<Feedback>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("id", &self.id).finish()
+    }
 }
 
 impl Publisher {
-    /// A connection with all three tracks, and its offer.
-    pub(crate) async fn connect(
+    /// A new connection bound to `bind_ip` with all three tracks, and its complete offer. Its
+    /// state changes and keyframe requests go to `events`.
+    pub async fn connect(
         bind_ip: IpAddr,
-        events: mpsc::UnboundedSender<TransportEvent>,
-    ) -> Result<(Publisher, String), String> {
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(Publisher, String), TransportError> {
+        let id = next_conn_id();
         let mut engine = media_engine()?;
-        let target_bps = Arc::new(AtomicU64::new(START_BPS as u64));
+        let feedback = Arc::new(Feedback::default());
+        feedback
+            .target_bps
+            .store(START_BPS as u64, Ordering::Relaxed);
         let estimator = ReportingEstimator {
             inner: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
-            target: Arc::clone(&target_bps),
+            feedback: Arc::clone(&feedback),
         };
         let registry = configure_congestion_control(
             Registry::new(),
@@ -135,29 +193,25 @@ impl Publisher {
             CongestionFeedback::Twcc,
             &mut engine,
         )
-        .map_err(|e| e.to_string())?;
-        let registry = super::interceptors(registry, &mut engine)?;
+        .map_err(err)?;
+        let registry = crate::setup::interceptors(registry, &mut engine)?;
         let (gathered_tx, mut gathered) = gathering();
         let handler = Arc::new(Handler {
+            conn: id,
             gathered: gathered_tx,
             events: events.clone(),
         });
-        let pc = new_peer_connection(bind_ip, registry, engine, handler).await?;
+        let pc = peer_connection(SocketAddr::new(bind_ip, 0), registry, engine, handler).await?;
         let mut tracks = HashMap::new();
         for kind in StreamKind::ALL {
             let ssrc: u32 = rand::random();
-            let rtc_kind = if kind.is_video() {
-                RtpCodecKind::Video
-            } else {
-                RtpCodecKind::Audio
-            };
             let codec = codec(kind);
-            let payloader = codec.payloader().map_err(|e| e.to_string())?;
+            let payloader = codec.payloader().map_err(err)?;
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 "local".to_owned(),
                 kind.track_id().to_owned(),
                 kind.track_id().to_owned(),
-                rtc_kind,
+                rtc_kind(kind),
                 vec![RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters {
                         ssrc: Some(ssrc),
@@ -169,17 +223,18 @@ impl Publisher {
             )));
             pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(err)?;
             tracks.insert(
                 kind,
                 Arc::new(Outgoing {
                     track,
                     ssrc,
-                    state: Mutex::new(Packetiser {
+                    state: parking_lot::Mutex::new(Packetiser {
                         payloader,
                         seq: rand::random(),
                     }),
                     bytes: AtomicU64::new(0),
+                    packets: AtomicU64::new(0),
                 }),
             );
         }
@@ -194,18 +249,16 @@ impl Publisher {
                     let TrackLocalEvent::OnRtcpPacket(packets) = event else {
                         continue;
                     };
-                    for ssrc in super::keyframe_requests(&packets) {
+                    for ssrc in crate::setup::keyframe_requests(&packets) {
                         if let Some(kind) = kinds.get(&ssrc) {
-                            let _ = events.send(TransportEvent::KeyframeRequested(*kind));
+                            let _ = events.send(PeerEvent::KeyframeRequested(*kind));
                         }
                     }
                 }
             });
         }
-        let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
-        pc.set_local_description(offer)
-            .await
-            .map_err(|e| e.to_string())?;
+        let offer = pc.create_offer(None).await.map_err(err)?;
+        pc.set_local_description(offer).await.map_err(err)?;
         wait_gathered(&mut gathered).await;
         let sdp = pc
             .local_description()
@@ -214,27 +267,30 @@ impl Publisher {
             .sdp;
         Ok((
             Publisher {
+                id,
                 pc,
                 tracks,
-                target_bps,
+                feedback,
             },
             sdp,
         ))
     }
 
+    /// This connection's id, as its [`PeerEvent`]s carry it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The server's answer.
-    pub(crate) async fn apply_answer(&mut self, sdp: String) -> Result<(), String> {
-        let answer = RTCSessionDescription::answer(sdp).map_err(|e| e.to_string())?;
-        self.pc
-            .set_remote_description(answer)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn apply_answer(&self, sdp: String) -> Result<(), TransportError> {
+        let answer = RTCSessionDescription::answer(sdp).map_err(err)?;
+        self.pc.set_remote_description(answer).await.map_err(err)?;
         Ok(())
     }
 
     /// Sends one encoded frame (an H.264 access unit or an Opus packet) captured at
     /// `capture_us`. Before the connection is up packets are dropped, as a real-time sender must.
-    pub(crate) async fn send(&self, kind: StreamKind, data: Vec<u8>, capture_us: u64) {
+    pub async fn send(&self, kind: StreamKind, data: Vec<u8>, capture_us: u64) {
         let Some(out) = self.tracks.get(&kind) else {
             return;
         };
@@ -245,7 +301,7 @@ impl Publisher {
         };
         let timestamp = rtp_timestamp(capture_us, rate);
         let packets: Vec<rtc::rtp::Packet> = {
-            let mut st = out.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = out.state.lock();
             let Ok(payloads) = st.payloader.payload(MTU, &Bytes::from(data)) else {
                 return;
             };
@@ -273,18 +329,33 @@ impl Publisher {
         for p in packets {
             out.bytes
                 .fetch_add(p.payload.len() as u64 + 12, Ordering::Relaxed);
+            out.packets.fetch_add(1, Ordering::Relaxed);
             let _ = out.track.write_rtp(p).await;
         }
     }
 
-    /// RTP bytes handed to the connection for `kind` so far.
-    pub(crate) fn bytes_sent(&self, kind: StreamKind) -> u64 {
-        self.tracks
-            .get(&kind)
-            .map_or(0, |t| t.bytes.load(Ordering::Relaxed))
+    /// What has been sent, the estimate, and the server's feedback so far.
+    pub fn stats(&self) -> PublisherStats {
+        PublisherStats {
+            sent: self
+                .tracks
+                .iter()
+                .map(|(k, t)| {
+                    let c = SentCounters {
+                        bytes: t.bytes.load(Ordering::Relaxed),
+                        packets: t.packets.load(Ordering::Relaxed),
+                    };
+                    (*k, c)
+                })
+                .collect(),
+            target_bps: self.feedback.target_bps.load(Ordering::Relaxed),
+            feedback_received: self.feedback.received.load(Ordering::Relaxed),
+            feedback_lost: self.feedback.lost.load(Ordering::Relaxed),
+        }
     }
 
-    pub(crate) async fn close(&self) {
+    /// Ends the connection.
+    pub async fn close(&self) {
         let _ = self.pc.close().await;
     }
 }

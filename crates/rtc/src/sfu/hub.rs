@@ -6,7 +6,7 @@ use super::session::MediaSession;
 use super::MediaConfig;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 use trtc_protocol::rtp::StreamKind;
@@ -17,6 +17,20 @@ use webrtc::media_stream::track_remote::TrackRemote;
 const FORWARD_QUEUE: usize = 512;
 /// Keyframe requests to one publisher are merged within this window.
 const PLI_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the forwarding tells the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaNotice {
+    /// `user_id`'s publishing connection went down (`up: false`: nothing heard for
+    /// `setup::ICE_DISCONNECTED_AFTER`, or failed) or came back. The room unpublishes a member
+    /// whose media is gone, while its membership waits for the drop timeout.
+    PublisherLink {
+        /// Whose.
+        user_id: String,
+        /// Whether media can flow.
+        up: bool,
+    },
+}
 
 /// A track someone publishes.
 pub(crate) struct Publication {
@@ -73,7 +87,8 @@ struct Inner {
 /// A room's SFU.
 pub struct RoomMedia {
     config: MediaConfig,
-    inner: Mutex<Inner>,
+    inner: parking_lot::Mutex<Inner>,
+    notices: mpsc::UnboundedSender<MediaNotice>,
 }
 
 impl std::fmt::Debug for RoomMedia {
@@ -83,17 +98,32 @@ impl std::fmt::Debug for RoomMedia {
 }
 
 impl RoomMedia {
-    /// An empty room.
-    pub fn new(config: MediaConfig) -> Arc<RoomMedia> {
-        Arc::new(RoomMedia {
+    /// An empty room, and where it tells the room actor about members' media connections.
+    pub fn new(config: MediaConfig) -> (Arc<RoomMedia>, mpsc::UnboundedReceiver<MediaNotice>) {
+        let (notices, rx) = mpsc::unbounded_channel();
+        let media = Arc::new(RoomMedia {
             config,
-            inner: Mutex::new(Inner::default()),
-        })
+            inner: parking_lot::Mutex::new(Inner::default()),
+            notices,
+        });
+        (media, rx)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Every critical section is a map update, so a poisoned lock holds consistent data.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner> {
+        self.inner.lock()
+    }
+
+    pub(crate) fn notify(&self, notice: MediaNotice) {
+        let _ = self.notices.send(notice);
+    }
+
+    /// The member's session was resumed from a new signalling connection: what it missed in
+    /// between (an offer, a connection that failed meanwhile) is repaired.
+    pub fn resumed(self: &Arc<Self>, user_id: &str) {
+        let session = self.lock().sessions.get(user_id).cloned();
+        if let Some(session) = session {
+            tokio::spawn(async move { session.resumed().await });
+        }
     }
 
     pub(crate) fn config(&self) -> &MediaConfig {

@@ -43,8 +43,10 @@ pub(crate) struct Assembler {
     held: HashMap<u16, Held>,
     /// Packets were given up just before `next_seq`.
     skipped: bool,
-    /// The access unit being built: its timestamp, data, and whether a packet of it is lost.
+    /// The access unit being built: its timestamp, when its first packet arrived, its data,
+    /// and whether a packet of it is lost.
     timestamp: Option<u32>,
+    started: Option<Instant>,
     buf: Vec<u8>,
     broken: bool,
 }
@@ -59,6 +61,7 @@ impl Assembler {
             held: HashMap::new(),
             skipped: false,
             timestamp: None,
+            started: None,
             buf: Vec::new(),
             broken: false,
         }
@@ -85,6 +88,7 @@ impl Assembler {
                 data: packet.payload.to_vec(),
                 rtp_timestamp: h.timestamp,
                 keyframe: false,
+                held: Duration::ZERO,
             });
             return u64::from(ahead);
         }
@@ -97,13 +101,13 @@ impl Assembler {
         if ahead == 0 && self.held.is_empty() {
             // In order with nothing waiting (nearly every packet): straight through.
             self.next_seq = Some(h.sequence_number.wrapping_add(1));
-            self.consume(p, deliver);
+            self.consume(p, now, deliver);
             return 0;
         }
         self.held.entry(h.sequence_number).or_insert(p);
         let mut lost = 0;
         loop {
-            self.drain(deliver);
+            self.drain(now, deliver);
             // The gap at `next_seq` was seen when the first packet after it arrived; each gap
             // waits from then, so gaps close together wait together, not one after another.
             let next = self.next_seq.unwrap_or(h.sequence_number);
@@ -124,23 +128,26 @@ impl Assembler {
     }
 
     /// Consumes held packets while the next one in sequence is there.
-    fn drain(&mut self, deliver: &dyn Fn(RemoteFrame)) {
+    fn drain(&mut self, now: Instant, deliver: &dyn Fn(RemoteFrame)) {
         while let Some(seq) = self.next_seq {
             let Some(p) = self.held.remove(&seq) else {
                 return;
             };
             self.next_seq = Some(seq.wrapping_add(1));
-            self.consume(p, deliver);
+            self.consume(p, now, deliver);
         }
     }
 
-    fn consume(&mut self, p: Held, deliver: &dyn Fn(RemoteFrame)) {
+    /// Adds a packet, in sequence, to the access unit; delivers the unit at its marker, with
+    /// how long it waited here since its first packet arrived (the jitter buffer's delay).
+    fn consume(&mut self, p: Held, now: Instant, deliver: &dyn Fn(RemoteFrame)) {
         let skipped = std::mem::take(&mut self.skipped);
         if self.timestamp != Some(p.timestamp) {
             // A new access unit began before the last one's marker: the last one is incomplete.
             self.buf.clear();
             self.broken = skipped;
             self.timestamp = Some(p.timestamp);
+            self.started = Some(p.arrived);
         } else if skipped {
             self.broken = true;
         }
@@ -157,10 +164,14 @@ impl Assembler {
                     keyframe: has_idr(&data),
                     data,
                     rtp_timestamp: p.timestamp,
+                    held: self
+                        .started
+                        .map_or(Duration::ZERO, |t| now.duration_since(t)),
                 });
             }
             self.broken = false;
             self.timestamp = None;
+            self.started = None;
         }
     }
 }
@@ -277,5 +288,23 @@ mod tests {
     fn duplicates_are_ignored() {
         let (units, _) = run(&[(1, 10, true, 0), (1, 10, true, 1), (2, 20, true, 33)]);
         assert_eq!(units, vec![vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn a_picture_held_behind_a_gap_reports_its_wait() {
+        let start = Instant::now();
+        let held = RefCell::new(vec![]);
+        let deliver = |f: RemoteFrame| held.borrow_mut().push(f.held.as_millis());
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        for (seq, ts, marker, ms) in [
+            (1, 10, false, 0),
+            (3, 10, true, 2),
+            (2, 10, false, 60),
+            (4, 20, true, 70),
+        ] {
+            let p = packet(seq, ts, marker, seq as u8);
+            a.push(&p, start + Duration::from_millis(ms), &deliver);
+        }
+        assert_eq!(held.into_inner(), vec![60, 0]);
     }
 }

@@ -1,16 +1,20 @@
 //! One member's media on the server: the publisher connection whose tracks become
 //! publications, and the subscriber connection the server offers and renegotiates.
+//!
+//! Either connection can be replaced while the member stays: a publish offer from a new client
+//! connection (its ICE ufrag differs) replaces the publisher; a subscriber that failed, or whose
+//! offer the client never answered, is rebuilt and offered afresh (the client sees the new
+//! ufrag and starts a new connection too).
 
-use super::hub::{Publication, RoomMedia};
-use super::{codec, new_peer_connection};
+use super::hub::{MediaNotice, Publication, RoomMedia};
+use super::new_peer_connection;
+use crate::setup::{codec, err, ice_ufrag, rtc_kind, wait_gathered, LinkState, TransportError};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -24,23 +28,26 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-/// How long gathering host candidates may take before an SDP is sent anyway.
-const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// A member's media connections.
 pub struct MediaSession {
     user_id: String,
     hub: Weak<RoomMedia>,
     /// Weak, like the connection's: the room's member entry owns the outbox.
-    outbox: Mutex<Option<mpsc::WeakSender<ServerMessage>>>,
+    outbox: parking_lot::Mutex<Option<mpsc::WeakSender<ServerMessage>>>,
     publisher: tokio::sync::Mutex<Option<Conn>>,
     subscriber: tokio::sync::Mutex<Subscriber>,
     /// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
-    by_ssrc: Arc<Mutex<HashMap<u32, Arc<Publication>>>>,
+    by_ssrc: Arc<parking_lot::Mutex<HashMap<u32, Arc<Publication>>>>,
     /// The subscriber connection can carry media (DTLS done). A keyframe asked for before
     /// then is lost on the way and, through the publisher's request merging, delays the one
     /// asked for at connection.
-    subscriber_connected: std::sync::atomic::AtomicBool,
+    subscriber_connected: AtomicBool,
+    /// Ids of the current connections: a replaced connection still reports its end, which
+    /// must not be taken for the new one's.
+    publisher_id: AtomicU64,
+    subscriber_id: AtomicU64,
+    /// Whether the room was last told the publisher is up (notices go out on changes only).
+    publisher_up: AtomicBool,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -52,8 +59,17 @@ impl std::fmt::Debug for MediaSession {
 }
 
 struct Conn {
+    id: u64,
     pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
+    /// The client side's ICE ufrag (publisher): another one in an offer is a new connection.
+    remote_ufrag: Option<String>,
+}
+
+/// Connection ids, unique in the process.
+fn next_conn_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Default)]
@@ -70,6 +86,7 @@ struct Subscriber {
 struct Forward {
     publication: Arc<Publication>,
     sender: Arc<dyn RtpSender>,
+    ssrc: u32,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -81,13 +98,14 @@ impl Drop for Forward {
     }
 }
 
-/// Events both connections care about.
+/// Events of one connection.
 struct Handler {
+    conn: u64,
     user_id: String,
     hub: Weak<RoomMedia>,
     gathered: watch::Sender<bool>,
-    /// Set on the subscriber: its tracks need a keyframe once media flows.
-    subscriber_of: Option<Weak<MediaSession>>,
+    session: Weak<MediaSession>,
+    subscriber: bool,
 }
 
 #[async_trait::async_trait]
@@ -99,14 +117,39 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        debug!(user = %self.user_id, ?state, subscriber = self.subscriber_of.is_some(), "peer connection");
-        if let Some(session) = self.subscriber_of.as_ref().and_then(Weak::upgrade) {
-            let connected = state == RTCPeerConnectionState::Connected;
+        debug!(user = %self.user_id, conn = self.conn, ?state, subscriber = self.subscriber, "peer connection");
+        let Some(session) = self.session.upgrade() else {
+            return;
+        };
+        let link = LinkState::from_rtc(state);
+        if self.subscriber {
+            if session.subscriber_id.load(Ordering::Relaxed) != self.conn {
+                return;
+            }
             session
                 .subscriber_connected
-                .store(connected, std::sync::atomic::Ordering::Relaxed);
-            if connected {
-                session.request_keyframes().await;
+                .store(link == LinkState::Connected, Ordering::Relaxed);
+            match link {
+                LinkState::Connected => session.request_keyframes().await,
+                LinkState::Failed => {
+                    // The client cannot offer this connection again; only a new one helps.
+                    tokio::spawn(async move { session.rebuild_subscriber().await });
+                }
+                _ => {}
+            }
+        } else if session.publisher_id.load(Ordering::Relaxed) == self.conn {
+            let up = match link {
+                LinkState::Connected => true,
+                LinkState::Disconnected | LinkState::Failed => false,
+                LinkState::Connecting => return,
+            };
+            if session.publisher_up.swap(up, Ordering::Relaxed) != up {
+                if let Some(hub) = self.hub.upgrade() {
+                    hub.notify(MediaNotice::PublisherLink {
+                        user_id: self.user_id.clone(),
+                        up,
+                    });
+                }
             }
         }
     }
@@ -123,16 +166,14 @@ impl PeerConnectionEventHandler for Handler {
             return;
         };
         let publication = hub.add_publication(&self.user_id, kind, Arc::clone(&track), ssrc);
-        debug!(user = %self.user_id, ?kind, ssrc, allowed = publication.allowed.load(std::sync::atomic::Ordering::Relaxed), "publication");
+        debug!(user = %self.user_id, ?kind, ssrc, allowed = publication.allowed.load(Ordering::Relaxed), "publication");
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
                     // Refused streams (audience, a second sharer) stop here. No subscriber yet
                     // is not an error.
                     TrackRemoteEvent::OnRtpPacket(packet)
-                        if publication
-                            .allowed
-                            .load(std::sync::atomic::Ordering::Relaxed) =>
+                        if publication.allowed.load(Ordering::Relaxed) =>
                     {
                         let _ = publication.packets.send(packet);
                     }
@@ -145,32 +186,32 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-async fn wait_gathered(gathered: &mut watch::Receiver<bool>) {
-    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|g| *g)).await;
-}
-
 impl MediaSession {
     pub(crate) fn new(user_id: &str, hub: Weak<RoomMedia>) -> Arc<MediaSession> {
         Arc::new(MediaSession {
             user_id: user_id.to_owned(),
             hub,
-            outbox: Mutex::new(None),
+            outbox: parking_lot::Mutex::new(None),
             publisher: tokio::sync::Mutex::new(None),
             subscriber: tokio::sync::Mutex::new(Subscriber::default()),
             by_ssrc: Arc::default(),
-            subscriber_connected: Default::default(),
+            subscriber_connected: AtomicBool::new(false),
+            publisher_id: AtomicU64::new(0),
+            subscriber_id: AtomicU64::new(0),
+            // Nothing is hidden before the first connection: a new publisher is announced at
+            // once, as before there was link tracking; only a lost link hides it.
+            publisher_up: AtomicBool::new(true),
         })
     }
 
     pub(crate) fn set_outbox(&self, outbox: mpsc::Sender<ServerMessage>) {
-        *self.outbox.lock().unwrap_or_else(|e| e.into_inner()) = Some(outbox.downgrade());
+        *self.outbox.lock() = Some(outbox.downgrade());
     }
 
     pub(crate) fn send(&self, msg: ServerMessage) {
         let outbox = self
             .outbox
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .and_then(mpsc::WeakSender::upgrade);
         if let Some(outbox) = outbox {
@@ -180,40 +221,55 @@ impl MediaSession {
         }
     }
 
-    async fn connect(self: &Arc<Self>, subscriber: bool) -> Result<Conn, String> {
+    async fn connect(self: &Arc<Self>, subscriber: bool) -> Result<Conn, TransportError> {
         let hub = self.hub.upgrade().ok_or("the room has ended")?;
         let (gathered_tx, gathered) = watch::channel(false);
+        let id = next_conn_id();
+        // Registered before the connection exists, so none of its events is mistaken for a
+        // replaced connection's.
+        if subscriber {
+            self.subscriber_id.store(id, Ordering::Relaxed);
+        } else {
+            self.publisher_id.store(id, Ordering::Relaxed);
+        }
         let handler = Arc::new(Handler {
+            conn: id,
             user_id: self.user_id.clone(),
             hub: self.hub.clone(),
             gathered: gathered_tx,
-            subscriber_of: subscriber.then(|| Arc::downgrade(self)),
+            session: Arc::downgrade(self),
+            subscriber,
         });
         let pc = new_peer_connection(hub.config(), handler).await?;
-        Ok(Conn { pc, gathered })
+        Ok(Conn {
+            id,
+            pc,
+            gathered,
+            remote_ufrag: None,
+        })
     }
 
-    /// The client's publisher offer: answer it (creating the connection the first time).
-    pub async fn publish_offer(self: &Arc<Self>, sdp: String) -> Result<String, String> {
+    /// The client's publisher offer: answer it, on a new connection the first time and
+    /// whenever the offer comes from a new client connection.
+    pub async fn publish_offer(self: &Arc<Self>, sdp: String) -> Result<String, TransportError> {
+        let ufrag = ice_ufrag(&sdp).map(str::to_owned);
         let mut publisher = self.publisher.lock().await;
+        if let Some(old) =
+            publisher.take_if(|c| c.remote_ufrag.is_some() && c.remote_ufrag != ufrag)
+        {
+            debug!(user = %self.user_id, conn = old.id, "publisher connection replaced");
+            // Its tracks end, and with them its publications.
+            let _ = old.pc.close().await;
+        }
         if publisher.is_none() {
             *publisher = Some(self.connect(false).await?);
         }
         let conn = publisher.as_mut().ok_or("no publisher connection")?;
-        let offer = RTCSessionDescription::offer(sdp).map_err(|e| e.to_string())?;
-        conn.pc
-            .set_remote_description(offer)
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = conn
-            .pc
-            .create_answer(None)
-            .await
-            .map_err(|e| e.to_string())?;
-        conn.pc
-            .set_local_description(answer)
-            .await
-            .map_err(|e| e.to_string())?;
+        let offer = RTCSessionDescription::offer(sdp).map_err(err)?;
+        conn.pc.set_remote_description(offer).await.map_err(err)?;
+        conn.remote_ufrag = ufrag;
+        let answer = conn.pc.create_answer(None).await.map_err(err)?;
+        conn.pc.set_local_description(answer).await.map_err(err)?;
         wait_gathered(&mut conn.gathered).await;
         let local = conn
             .pc
@@ -223,28 +279,32 @@ impl MediaSession {
         Ok(self.advertised(&local.sdp))
     }
 
-    /// The client's answer to our last subscriber offer.
-    pub async fn subscribe_answer(self: &Arc<Self>, sdp: String) -> Result<(), String> {
+    /// The client's answer to our last subscriber offer. An answer that cannot be applied
+    /// leaves the connection with no usable description: it is rebuilt and offered afresh, so
+    /// the member still receives whoever publishes.
+    pub async fn subscribe_answer(self: &Arc<Self>, sdp: String) -> Result<(), TransportError> {
         let again = {
             let mut sub = self.subscriber.lock().await;
             let conn = sub.conn.as_ref().ok_or("no subscriber offer is out")?;
             if !sub.awaiting_answer {
                 return Err("no subscriber offer is out".into());
             }
-            let answer = RTCSessionDescription::answer(sdp).map_err(|e| e.to_string())?;
-            conn.pc
-                .set_remote_description(answer)
-                .await
-                .map_err(|e| e.to_string())?;
+            let applied = match RTCSessionDescription::answer(sdp) {
+                Ok(answer) => conn.pc.set_remote_description(answer).await.map_err(err),
+                Err(e) => Err(err(e)),
+            };
+            if let Err(e) = applied {
+                drop(sub);
+                let me = Arc::clone(self);
+                tokio::spawn(async move { me.rebuild_subscriber().await });
+                return Err(e);
+            }
             sub.awaiting_answer = false;
             std::mem::take(&mut sub.dirty)
         };
         // Tracks added by renegotiation need a keyframe; on a new connection that waits for
         // it to connect.
-        if self
-            .subscriber_connected
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.subscriber_connected.load(Ordering::Relaxed) {
             self.request_keyframes().await;
         }
         if again {
@@ -261,7 +321,50 @@ impl MediaSession {
         }
     }
 
-    async fn try_refresh(self: &Arc<Self>) -> Result<(), String> {
+    /// Drops the subscriber connection and offers a new one with everything to receive.
+    pub(crate) async fn rebuild_subscriber(self: &Arc<Self>) {
+        {
+            let mut sub = self.subscriber.lock().await;
+            let old = sub.conn.take();
+            for (_, f) in sub.tracks.drain() {
+                self.by_ssrc.lock().remove(&f.ssrc);
+            }
+            sub.awaiting_answer = false;
+            sub.dirty = false;
+            self.subscriber_connected.store(false, Ordering::Relaxed);
+            self.subscriber_id.store(0, Ordering::Relaxed);
+            if let Some(old) = old {
+                debug!(user = %self.user_id, conn = old.id, "subscriber connection rebuilt");
+                let _ = old.pc.close().await;
+            }
+        }
+        self.refresh_subscriptions().await;
+    }
+
+    /// After a resumption: a subscriber that is not connected is rebuilt; an offer the client
+    /// may have missed while away is sent again.
+    pub(crate) async fn resumed(self: &Arc<Self>) {
+        let pending_offer = {
+            let sub = self.subscriber.lock().await;
+            match &sub.conn {
+                None => return,
+                Some(_) if !self.subscriber_connected.load(Ordering::Relaxed) => None,
+                Some(conn) if sub.awaiting_answer => {
+                    Some(conn.pc.local_description().await.map(|d| d.sdp))
+                }
+                Some(_) => return,
+            }
+        };
+        match pending_offer {
+            Some(Some(sdp)) => {
+                let sdp = self.advertised(&sdp);
+                self.send(ServerMessage::SubscribeOffer { sdp });
+            }
+            _ => self.rebuild_subscriber().await,
+        }
+    }
+
+    async fn try_refresh(self: &Arc<Self>) -> Result<(), TransportError> {
         let Some(hub) = self.hub.upgrade() else {
             return Ok(());
         };
@@ -303,6 +406,7 @@ impl MediaSession {
             .ok_or("no connection")?;
         for key in stale {
             if let Some(f) = sub.tracks.remove(&key) {
+                self.by_ssrc.lock().remove(&f.ssrc);
                 let _ = pc.remove_track(&f.sender).await;
             }
         }
@@ -314,10 +418,8 @@ impl MediaSession {
             );
             sub.tracks.insert(key, forward);
         }
-        let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
-        pc.set_local_description(offer)
-            .await
-            .map_err(|e| e.to_string())?;
+        let offer = pc.create_offer(None).await.map_err(err)?;
+        pc.set_local_description(offer).await.map_err(err)?;
         if let Some(conn) = sub.conn.as_mut() {
             wait_gathered(&mut conn.gathered).await;
         }
@@ -332,7 +434,7 @@ impl MediaSession {
     /// Our SDP as clients must see it: host candidates with the configured public address.
     fn advertised(&self, sdp: &str) -> String {
         let public_ip = self.hub.upgrade().and_then(|h| h.config().public_ip);
-        super::advertise(sdp, public_ip)
+        crate::setup::advertise(sdp, public_ip)
     }
 
     /// Asks every publisher this member receives video from for a keyframe.
@@ -366,24 +468,16 @@ impl MediaSession {
 async fn forward(
     pc: &Arc<dyn PeerConnection>,
     publication: Arc<Publication>,
-    by_ssrc: Arc<Mutex<HashMap<u32, Arc<Publication>>>>,
-) -> Result<Forward, String> {
+    by_ssrc: Arc<parking_lot::Mutex<HashMap<u32, Arc<Publication>>>>,
+) -> Result<Forward, TransportError> {
     let ssrc: u32 = rand::random();
-    by_ssrc
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(ssrc, Arc::clone(&publication));
+    by_ssrc.lock().insert(ssrc, Arc::clone(&publication));
     let kind = publication.kind;
-    let rtc_kind = if kind.is_video() {
-        RtpCodecKind::Video
-    } else {
-        RtpCodecKind::Audio
-    };
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         publication.user_id.clone(),
         kind.forwarded_track_id(&publication.user_id),
         format!("{}-{}", publication.user_id, kind.track_id()),
-        rtc_kind,
+        rtc_kind(kind),
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
@@ -396,7 +490,7 @@ async fn forward(
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(err)?;
     let mut packets = publication.packets.subscribe();
     let out = Arc::clone(&track);
     let lagging = Arc::clone(&publication);
@@ -435,12 +529,8 @@ async fn forward(
             let TrackLocalEvent::OnRtcpPacket(packets) = event else {
                 continue;
             };
-            for wanted in super::keyframe_requests(&packets) {
-                let publication = by_ssrc
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&wanted)
-                    .cloned();
+            for wanted in crate::setup::keyframe_requests(&packets) {
+                let publication = by_ssrc.lock().get(&wanted).cloned();
                 if let Some(p) = publication {
                     p.request_keyframe().await;
                 }
@@ -450,6 +540,7 @@ async fn forward(
     Ok(Forward {
         publication,
         sender,
+        ssrc,
         tasks: [copy, feedback],
     })
 }

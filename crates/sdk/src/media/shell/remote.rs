@@ -1,6 +1,9 @@
 //! Remote streams: one decoder thread per stream, fed access units by the transport, handing
-//! pictures to the view and samples to the audio sink.
+//! pictures to the view and samples to the mixer and the audio sink. Each participant's
+//! decoders live in one [`RemoteMedia`]; dropping it (on a blocking thread: it joins) ends them.
 
+use super::super::core::DecodeCounters;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -12,7 +15,7 @@ use trtc_media::frame::now_us;
 use trtc_media::playout::Mixer;
 use trtc_media::sink::FrameSink;
 use trtc_media::{AudioFrame, VideoFrame};
-use trtc_protocol::rtp::{capture_age_ms, AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE};
+use trtc_protocol::rtp::{capture_age_ms, StreamKind, AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE};
 
 /// Access units waiting for a decoder; a decoder this far behind drops and resynchronises.
 const DECODE_QUEUE: usize = 64;
@@ -27,13 +30,13 @@ pub(crate) struct Unit {
     pub keyframe: bool,
 }
 
-/// What a receiver reports; read by the statistics timer.
+/// What a decoder counts; read into each snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct ReceiveStats {
     pub frames: AtomicU64,
     pub width: AtomicU32,
     pub height: AtomicU32,
-    /// Sum and count of capture-to-decode delays since the last statistics read.
+    /// Sum and count of capture-to-decode delays so far.
     pub delay_sum_ms: AtomicU64,
     pub delay_count: AtomicU64,
     pub last_delay_ms: AtomicU32,
@@ -47,14 +50,15 @@ impl ReceiveStats {
         self.last_delay_ms.store(ms as u32, Ordering::Relaxed);
     }
 
-    /// Mean delay since the previous call (the latest one if nothing new arrived).
-    pub fn take_mean_delay_ms(&self) -> u32 {
-        let n = self.delay_count.swap(0, Ordering::Relaxed);
-        let sum = self.delay_sum_ms.swap(0, Ordering::Relaxed);
-        sum.checked_div(n)
-            .map_or(self.last_delay_ms.load(Ordering::Relaxed), |mean| {
-                mean as u32
-            })
+    pub fn read(&self) -> DecodeCounters {
+        DecodeCounters {
+            frames: self.frames.load(Ordering::Relaxed),
+            width: self.width.load(Ordering::Relaxed),
+            height: self.height.load(Ordering::Relaxed),
+            delay_sum_ms: self.delay_sum_ms.load(Ordering::Relaxed),
+            delay_count: self.delay_count.load(Ordering::Relaxed),
+            last_delay_ms: self.last_delay_ms.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -68,7 +72,12 @@ pub(crate) struct RemoteStream {
     input: Option<SyncSender<Unit>>,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<ReceiveStats>,
+    /// Video: a view is open; audio: not muted.
     pub active: Arc<AtomicBool>,
+    /// Video: where pictures go.
+    pub view: ViewSlot,
+    /// Audio: where decoded audio also goes.
+    pub sink: AudioSlot,
 }
 
 impl std::fmt::Debug for RemoteStream {
@@ -78,59 +87,84 @@ impl std::fmt::Debug for RemoteStream {
 }
 
 impl RemoteStream {
-    /// Hands an access unit to the decoder; drops it if the decoder is behind.
-    pub fn push(&self, unit: Unit) {
-        if let Some(tx) = &self.input {
-            let _ = tx.try_send(unit);
-        }
+    /// Where the transport hands this decoder its access units (it drops them when the
+    /// decoder is behind).
+    pub fn input(&self) -> Option<SyncSender<Unit>> {
+        self.input.clone()
     }
 
     /// A video decoder. It decodes only while `active` (a view is open), asks for a keyframe
     /// through `want_keyframe` whenever it cannot decode, and calls `first_frame` once.
     pub fn video(
-        view: ViewSlot,
         want_keyframe: Box<dyn Fn() + Send>,
         first_frame: Box<dyn FnOnce(u32, u32) + Send>,
     ) -> RemoteStream {
         let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
         let stats = Arc::new(ReceiveStats::default());
         let active = Arc::new(AtomicBool::new(false));
-        let (st, act) = (Arc::clone(&stats), Arc::clone(&active));
+        let view = ViewSlot::default();
+        let (st, act, v) = (Arc::clone(&stats), Arc::clone(&active), Arc::clone(&view));
         let thread = std::thread::Builder::new()
             .name("decode-video".into())
-            .spawn(move || video_loop(rx, view, st, act, want_keyframe, first_frame))
+            .spawn(move || video_loop(rx, v, st, act, want_keyframe, first_frame))
             .ok();
         RemoteStream {
             input: Some(tx),
             thread,
             stats,
             active,
+            view,
+            sink: AudioSlot::default(),
         }
     }
 
-    /// An audio decoder producing 48 kHz mono into `mixer` (as `user_id`) and `sink`; silent
-    /// while not `active` (muted).
+    /// An audio decoder producing 48 kHz mono into `mixer` (as `user_id`, while `playout`
+    /// says a speaker plays) and the sink; silent while not `active` (muted).
     pub fn audio(
         user_id: String,
         mixer: Mixer,
-        sink: AudioSlot,
+        playout: Arc<AtomicBool>,
         first_frame: Box<dyn FnOnce() + Send>,
     ) -> RemoteStream {
         let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
         let stats = Arc::new(ReceiveStats::default());
         let active = Arc::new(AtomicBool::new(true));
-        let (st, act) = (Arc::clone(&stats), Arc::clone(&active));
+        let sink = AudioSlot::default();
+        let (st, act, out) = (Arc::clone(&stats), Arc::clone(&active), Arc::clone(&sink));
         let thread = std::thread::Builder::new()
             .name("decode-audio".into())
-            .spawn(move || audio_loop(rx, &user_id, &mixer, sink, st, act, first_frame))
+            .spawn(move || {
+                let to = Playout {
+                    user_id: &user_id,
+                    mixer: &mixer,
+                    playing: &playout,
+                };
+                audio_loop(rx, to, out, st, act, first_frame)
+            })
             .ok();
         RemoteStream {
             input: Some(tx),
             thread,
             stats,
             active,
+            view: ViewSlot::default(),
+            sink,
         }
     }
+}
+
+/// Where a remote user's decoded audio is played.
+struct Playout<'a> {
+    user_id: &'a str,
+    mixer: &'a Mixer,
+    /// A speaker is playing the mixer (without one, feeding it would only fill its buffer).
+    playing: &'a AtomicBool,
+}
+
+/// Everything the shell runs for one remote participant.
+#[derive(Debug, Default)]
+pub(crate) struct RemoteMedia {
+    pub decoders: HashMap<StreamKind, RemoteStream>,
 }
 
 impl Drop for RemoteStream {
@@ -219,13 +253,17 @@ fn video_loop(
 
 fn audio_loop(
     rx: Receiver<Unit>,
-    user_id: &str,
-    mixer: &Mixer,
+    to: Playout<'_>,
     sink: AudioSlot,
     stats: Arc<ReceiveStats>,
     active: Arc<AtomicBool>,
     first_frame: Box<dyn FnOnce() + Send>,
 ) {
+    let Playout {
+        user_id,
+        mixer,
+        playing,
+    } = to;
     let Ok(mut decoder) = OpusDecoder::new(AUDIO_CLOCK_RATE, 1) else {
         tracing::error!("Opus decoder could not be created");
         return;
@@ -247,7 +285,9 @@ fn audio_loop(
                 if let Some(first) = first_frame.take() {
                     first();
                 }
-                mixer.push(user_id, &frame);
+                if playing.load(Ordering::Relaxed) {
+                    mixer.push(user_id, &frame);
+                }
                 let out = sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if let Some(out) = out {
                     let _ = out.push(frame);

@@ -1,0 +1,78 @@
+//! The room server's forwarding (the SFU), the server half of every media connection. The rest
+//! of the server speaks rooms and members, never peer connections: the room actor decides
+//! what each member may publish ([`RoomMedia::set_allowed`]) and hears back when a member's
+//! media connection goes down or comes back ([`MediaNotice`]).
+//!
+//! Shape: every client has up to two peer connections with the server, a *publisher* (the
+//! client offers its audio, camera and screen tracks once) and a *subscriber* (the server offers
+//! the others' tracks and renegotiates as publishers come and go). Forwarding never decodes:
+//! each publication's RTP packets go through a broadcast channel to one `TrackLocalStaticRTP`
+//! per subscriber, with only the SSRC rewritten.
+
+mod hub;
+mod session;
+
+pub use hub::{MediaNotice, RoomMedia};
+pub use session::MediaSession;
+
+use crate::setup::{interceptors, media_engine, peer_connection, TransportError};
+use rtc::interceptor::Registry;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler};
+
+/// Where media flows: the address peer connections bind, what they advertise, which ports.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The local address UDP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Advertised instead of `bind_ip` (a host behind 1:1 NAT, or bound to 0.0.0.0).
+    pub public_ip: Option<IpAddr>,
+    /// Inclusive UDP port range; `None` lets the OS pick.
+    pub udp_ports: Option<(u16, u16)>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+            public_ip: None,
+            udp_ports: None,
+        }
+    }
+}
+
+/// Next port to try in the configured range, so consecutive connections spread over it.
+static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// A peer connection bound per `config`: NACK, RTCP reports and TWCC feedback (the receive
+/// side of congestion control; the sending clients run the estimator).
+pub(crate) async fn new_peer_connection(
+    config: &MediaConfig,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, TransportError> {
+    let ports: Vec<u16> = match config.udp_ports {
+        None => vec![0],
+        Some((lo, hi)) => {
+            let n = u32::from(hi - lo) + 1;
+            let start = NEXT_PORT.fetch_add(1, Ordering::Relaxed) % n;
+            (0..n).map(|i| lo + ((start + i) % n) as u16).collect()
+        }
+    };
+    let mut last_err = String::from("no port in range");
+    for port in ports {
+        let mut engine = media_engine()?;
+        let registry = interceptors(Registry::new(), &mut engine)?;
+        // `public_ip` is applied to the SDP (`setup::advertise`): webrtc's own NAT 1:1 setting
+        // does nothing in 0.21.1.
+        let addr = std::net::SocketAddr::new(config.bind_ip, port);
+        match peer_connection(addr, registry, engine, Arc::clone(&handler)).await {
+            Ok(pc) => return Ok(pc),
+            Err(e) => last_err = e.0,
+        }
+    }
+    Err(TransportError(format!(
+        "no media port available: {last_err}"
+    )))
+}

@@ -1,0 +1,604 @@
+//! The media core: everything the SDK decides about media, as a state machine with no I/O and
+//! no clock (the shape of `crate::session`). Feed it [`Input`]s with the time they happened,
+//! take [`Output`]s — signalling to send, TRTC events, and [`Effect`]s for the shell to carry
+//! out — and wake it at [`MediaCore::poll_timeout`].
+//!
+//! Media follows the session. Whenever the session is (back) in a room — entered, resumed, or
+//! entered afresh on a restarted server — the core rebuilds what the server no longer has and
+//! republishes what the user has on, with nothing asked of the app. Each remote participant is
+//! one [`remote::Participant`]; dropping it on leave releases everything about them.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | `local` | camera, microphone and screen: wanted, starting, running; what we publish |
+//! | `links` | the publisher and subscriber connections: create, negotiate, rebuild |
+//! | `remote` | remote participants: published streams, liveness, views, audio |
+//! | `stats` | onStatistics from counter snapshots; sharing the bandwidth estimate |
+
+mod links;
+mod local;
+mod remote;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use stats::{DecodeCounters, LocalCounters, Snapshot};
+
+use crate::media::{AudioSink, VideoView};
+use links::Links;
+use local::Locals;
+use remote::Participant;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use trtc_media::devices::DeviceType;
+use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
+use trtc_media::CaptureError;
+use trtc_protocol::{ClientMessage, MediaState, ServerMessage, StreamKind, TrtcEvent};
+use trtc_rtc::client::PeerEvent;
+
+/// How often onStatistics fires.
+pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// A remote stream that was arriving and has sent nothing for this long is reported
+/// unavailable (the contract's bound is 3 s; snapshots come every [`SNAPSHOT_INTERVAL`]).
+pub(crate) const STALL_AFTER: Duration = Duration::from_millis(2000);
+/// How often the shell reads the counters (liveness and statistics).
+pub(crate) const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// TRTC's media API, as the facade sends it.
+#[derive(Debug)]
+pub(crate) enum MediaCommand {
+    StartLocalPreview(Option<VideoView>),
+    StopLocalPreview,
+    MuteLocalVideo(bool),
+    StartLocalAudio(TrtcAudioQuality),
+    StopLocalAudio,
+    MuteLocalAudio(bool),
+    StartRemoteView(String, StreamKind, Option<VideoView>),
+    StopRemoteView(String, StreamKind),
+    MuteRemoteAudio(String, bool),
+    MuteAllRemoteAudio(bool),
+    SetRemoteAudioSink(String, Option<AudioSink>),
+    SelectScreenTarget(usize),
+    StartScreenCapture(Option<VideoView>),
+    StopScreenCapture,
+    PauseScreenCapture,
+    ResumeScreenCapture,
+    SetVideoEncoderParam(TrtcVideoEncParam),
+    SetSubStreamEncoderParam(TrtcVideoEncParam),
+    /// The device manager chose another device of this type: reopen it if it is running.
+    DeviceChanged(DeviceType),
+}
+
+/// What happened to the session, as media needs to know it.
+#[derive(Debug)]
+pub(crate) enum RoomChange {
+    /// The room was entered; media binds towards this address.
+    Entered { bind_ip: IpAddr },
+    /// The session resumed on a new signalling connection: the server kept our media session.
+    Resumed,
+    /// The session was entered afresh after a reconnection (the server restarted, or had
+    /// dropped us): the server has none of our media any more.
+    Reentered { bind_ip: IpAddr },
+    /// switchRole succeeded: what we may publish changed.
+    RoleChanged,
+    /// The session is over; `done` hears once media is released.
+    Left { done: Option<oneshot::Sender<()>> },
+}
+
+/// What a local source is opened with.
+#[derive(Debug, Clone)]
+pub(crate) enum SourceSpec {
+    Camera {
+        param: TrtcVideoEncParam,
+        view: Option<VideoView>,
+    },
+    Mic {
+        quality: TrtcAudioQuality,
+    },
+    Screen {
+        target: usize,
+        param: TrtcVideoEncParam,
+        view: Option<VideoView>,
+    },
+}
+
+/// Something that happened.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// The app called the API.
+    Command(MediaCommand),
+    /// The session moved.
+    Room(RoomChange),
+    /// A media message from the server.
+    Server(ServerMessage),
+    /// A member left the room (or the session learned they are gone).
+    MemberLeft(String),
+    /// A source opened for [`Effect::OpenSource`] `token` started, or could not.
+    SourceStarted {
+        kind: StreamKind,
+        token: u64,
+        result: Result<(), CaptureError>,
+    },
+    /// [`Effect::CreatePublisher`] `token` made connection `conn` and its offer, or failed.
+    PublisherCreated {
+        token: u64,
+        result: Result<(u64, String), String>,
+    },
+    /// The answer for publisher `conn` was applied, or was refused.
+    PublisherAnswered {
+        conn: u64,
+        result: Result<(), String>,
+    },
+    /// [`Effect::AnswerSubscribe`]'s answer, or why there is none.
+    SubscriberAnswered(Result<String, String>),
+    /// A connection's state changed, or the server asked for a keyframe over RTCP.
+    Peer(PeerEvent),
+    /// The first picture of the local video stream opened as `token` was captured.
+    FirstCaptured {
+        kind: StreamKind,
+        token: u64,
+        width: u32,
+        height: u32,
+    },
+    /// The first encoded frame of the local stream opened as `token` went out.
+    FirstSent { kind: StreamKind, token: u64 },
+    /// A remote video stream's first picture was decoded.
+    FirstPicture {
+        user_id: String,
+        kind: StreamKind,
+        width: u32,
+        height: u32,
+    },
+    /// A remote user's first audio was decoded.
+    FirstAudio { user_id: String },
+    /// A remote video decoder cannot go on without a keyframe.
+    WantKeyframe { user_id: String, kind: StreamKind },
+    /// The shell's periodic reading of every counter.
+    Counters(Snapshot),
+    /// The speaker could not start.
+    SpeakerFailed(String),
+    /// Signalling round trip, ms.
+    Rtt(u32),
+}
+
+/// Something the shell must do.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    /// Open a source and its encoder; answer with [`Input::SourceStarted`].
+    OpenSource {
+        kind: StreamKind,
+        token: u64,
+        spec: SourceSpec,
+    },
+    /// Close the source opened as `token` (if it is still open).
+    CloseSource { kind: StreamKind, token: u64 },
+    /// Stop or resume encoding a running local stream (its preview goes on).
+    Mute { kind: StreamKind, muted: bool },
+    /// The next encoded picture of a local stream is a keyframe.
+    Keyframe(StreamKind),
+    /// A local encoder's share of the bandwidth estimate, bps.
+    SetRate { kind: StreamKind, bps: u64 },
+    /// What the server lets out; frames of other kinds are not sent.
+    Accept(MediaState),
+    /// Make a publisher connection; answer with [`Input::PublisherCreated`].
+    CreatePublisher { token: u64, bind_ip: IpAddr },
+    /// Apply the server's answer to publisher `conn`.
+    ApplyAnswer { conn: u64, sdp: String },
+    /// Close the publisher connection.
+    ClosePublisher,
+    /// Answer a subscriber offer (creating the connection if there is none).
+    AnswerSubscribe { bind_ip: IpAddr, sdp: String },
+    /// Close the subscriber connection.
+    CloseSubscriber,
+    /// Ask a remote stream's sender for a keyframe (RTCP PLI).
+    RequestKeyframe { user_id: String, kind: StreamKind },
+    /// Start a decoder for a remote stream (idle until its view opens, for video).
+    StartDecoder { user_id: String, kind: StreamKind },
+    /// Where a remote video's pictures go; `open` false stops decoding it.
+    SetView {
+        user_id: String,
+        kind: StreamKind,
+        open: bool,
+        view: Option<VideoView>,
+    },
+    /// Whether a remote user's audio is played.
+    SetAudioPlaying { user_id: String, playing: bool },
+    /// Where a remote user's decoded audio also goes.
+    SetAudioSink {
+        user_id: String,
+        sink: Option<AudioSink>,
+    },
+    /// Release everything of a participant.
+    DropRemote { user_id: String },
+    /// Open the speaker; [`Input::SpeakerFailed`] if it cannot.
+    StartSpeaker,
+    /// Close the speaker.
+    StopSpeaker,
+    /// Everything above is released once the shell gets here; tell `done`.
+    Released(Option<oneshot::Sender<()>>),
+}
+
+/// Something the driver or the app must hear.
+#[derive(Debug)]
+pub(crate) enum Output {
+    Send(ClientMessage),
+    Event(TrtcEvent),
+    Effect(Effect),
+}
+
+/// Outputs waiting to be polled, with the helpers every part uses.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox(VecDeque<Output>);
+
+impl Outbox {
+    fn send(&mut self, m: ClientMessage) {
+        self.0.push_back(Output::Send(m));
+    }
+    fn emit(&mut self, e: TrtcEvent) {
+        self.0.push_back(Output::Event(e));
+    }
+    fn effect(&mut self, e: Effect) {
+        self.0.push_back(Output::Effect(e));
+    }
+    fn error(&mut self, code: i32, msg: impl Into<String>) {
+        self.emit(TrtcEvent::Error {
+            err_code: code,
+            err_msg: msg.into(),
+        });
+    }
+    fn warning(&mut self, code: i32, msg: impl Into<String>) {
+        self.emit(TrtcEvent::Warning {
+            warning_code: code,
+            warning_msg: msg.into(),
+        });
+    }
+}
+
+/// Where the session is, for media.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Presence {
+    Out,
+    In { bind_ip: IpAddr },
+}
+
+/// The media state of one TrtcCloud.
+#[derive(Debug)]
+pub(crate) struct MediaCore {
+    presence: Presence,
+    locals: Locals,
+    links: Links,
+    remotes: BTreeMap<String, Participant>,
+    mute_all_audio: bool,
+    /// Whether remote audio is played on a device (the speaker starts with the room).
+    plays_audio: bool,
+    speaker_on: bool,
+    stats: stats::Statistics,
+    out: Outbox,
+    next_token: u64,
+}
+
+impl MediaCore {
+    /// A core in no room; `plays_audio` says whether remote audio goes to a speaker.
+    pub(crate) fn new(plays_audio: bool) -> Self {
+        MediaCore {
+            presence: Presence::Out,
+            locals: Locals::default(),
+            links: Links::default(),
+            remotes: BTreeMap::new(),
+            mute_all_audio: false,
+            plays_audio,
+            speaker_on: false,
+            stats: stats::Statistics::default(),
+            out: Outbox::default(),
+            next_token: 1,
+        }
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// The next thing to do, if any.
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.out.0.pop_front()
+    }
+
+    /// When [`MediaCore::handle_timeout`] must next be called.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.links.poll_timeout()
+    }
+
+    /// Call when [`MediaCore::poll_timeout`]'s time has come.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if let Presence::In { bind_ip } = self.presence {
+            let token = self.token();
+            self.links
+                .handle_timeout(now, bind_ip, token, self.locals.accepted(), &mut self.out);
+        }
+    }
+
+    /// Feeds one input that happened at `now`.
+    pub(crate) fn handle_input(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Command(c) => self.command(c, now),
+            Input::Room(change) => self.room(change, now),
+            Input::Server(msg) => self.server(msg, now),
+            Input::MemberLeft(user_id) => self.drop_participant(&user_id),
+            Input::SourceStarted {
+                kind,
+                token,
+                result,
+            } => self.locals.started(kind, token, result, &mut self.out),
+            Input::PublisherCreated { token, result } => {
+                let in_room = self.presence != Presence::Out;
+                self.links
+                    .publisher_created(token, result, in_room, now, &mut self.out)
+            }
+            Input::PublisherAnswered { conn, result } => {
+                self.links
+                    .publisher_answered(conn, result, now, &mut self.out)
+            }
+            Input::SubscriberAnswered(result) => {
+                self.links.subscriber_answered(result, &mut self.out)
+            }
+            Input::Peer(event) => self.peer(event, now),
+            Input::FirstCaptured {
+                kind,
+                token,
+                width,
+                height,
+            } => self
+                .locals
+                .first_captured(kind, token, width, height, &mut self.out),
+            Input::FirstSent { kind, token } => self.locals.first_sent(kind, token, &mut self.out),
+            Input::FirstPicture {
+                user_id,
+                kind,
+                width,
+                height,
+            } => {
+                if let Some(p) = self.remotes.get_mut(&user_id) {
+                    p.first_picture(kind, width, height, &mut self.out);
+                }
+            }
+            Input::FirstAudio { user_id } => {
+                if let Some(p) = self.remotes.get_mut(&user_id) {
+                    p.first_audio(&mut self.out);
+                }
+            }
+            Input::WantKeyframe { user_id, kind } => self.want_keyframe(user_id, kind),
+            Input::Counters(snapshot) => self.counters(snapshot, now),
+            Input::SpeakerFailed(reason) => {
+                self.speaker_on = false;
+                self.out.warning(
+                    trtc_protocol::codes::WARNING_SPEAKER_DEVICE_EMPTY,
+                    format!("remote audio cannot be played: {reason}"),
+                );
+            }
+            Input::Rtt(ms) => self.stats.rtt_ms = ms,
+        }
+        self.sync_state();
+    }
+
+    /// Tells the server what we publish, when that changed since we last said.
+    fn sync_state(&mut self) {
+        if self.presence == Presence::Out {
+            return;
+        }
+        if let Some(state) = self.locals.state_to_send() {
+            self.out.send(ClientMessage::MediaState(state));
+        }
+    }
+
+    fn command(&mut self, c: MediaCommand, now: Instant) {
+        match c {
+            MediaCommand::StartRemoteView(user, kind, view) => {
+                if kind.is_video() {
+                    let p = participant(&mut self.remotes, &user, now);
+                    p.set_view(kind, true, view, &mut self.out);
+                    self.want_keyframe(user, kind);
+                }
+            }
+            MediaCommand::StopRemoteView(user, kind) => {
+                if let Some(p) = self.remotes.get_mut(&user) {
+                    p.set_view(kind, false, None, &mut self.out);
+                }
+            }
+            MediaCommand::MuteRemoteAudio(user, mute) => {
+                let all = self.mute_all_audio;
+                participant(&mut self.remotes, &user, now).mute_audio(mute, all, &mut self.out);
+            }
+            MediaCommand::MuteAllRemoteAudio(mute) => {
+                self.mute_all_audio = mute;
+                for p in self.remotes.values_mut() {
+                    p.apply_mute_all(mute, &mut self.out);
+                }
+            }
+            MediaCommand::SetRemoteAudioSink(user, sink) => {
+                participant(&mut self.remotes, &user, now).set_sink(sink, &mut self.out);
+            }
+            MediaCommand::DeviceChanged(DeviceType::Speaker) => {
+                if self.speaker_on {
+                    self.out.effect(Effect::StopSpeaker);
+                    self.out.effect(Effect::StartSpeaker);
+                }
+            }
+            other => {
+                let mut tokens = || {
+                    self.next_token += 1;
+                    self.next_token
+                };
+                self.locals.command(other, &mut tokens, &mut self.out);
+            }
+        }
+    }
+
+    fn drop_participant(&mut self, user_id: &str) {
+        if self.remotes.remove(user_id).is_some() {
+            self.out.effect(Effect::DropRemote {
+                user_id: user_id.to_owned(),
+            });
+        }
+    }
+
+    fn room(&mut self, change: RoomChange, now: Instant) {
+        match change {
+            RoomChange::Entered { bind_ip } => {
+                self.presence = Presence::In { bind_ip };
+                self.locals.forget_sent();
+                if self.plays_audio && !self.speaker_on {
+                    self.speaker_on = true;
+                    self.out.effect(Effect::StartSpeaker);
+                }
+            }
+            RoomChange::Reentered { bind_ip } => {
+                // The server restarted or dropped us: nothing of our media is left there.
+                // Close ours, forget what the others published (the new server tells us
+                // again), and publish what the user has on.
+                self.presence = Presence::In { bind_ip };
+                self.links.reset(&mut self.out);
+                self.locals.forget_sent();
+                self.locals
+                    .set_accepted(MediaState::default(), &mut self.out);
+                for p in self.remotes.values_mut() {
+                    p.server_restarted(now, &mut self.out);
+                }
+            }
+            RoomChange::Resumed => {
+                // The server kept our media session; tell it our state again, and rebuild a
+                // connection that failed while the signalling was away.
+                self.locals.forget_sent();
+                if let Presence::In { bind_ip } = self.presence {
+                    let token = self.token();
+                    self.links
+                        .resumed(now, bind_ip, token, self.locals.accepted(), &mut self.out);
+                }
+            }
+            RoomChange::RoleChanged => self.locals.forget_sent(),
+            RoomChange::Left { done } => self.leave(done),
+        }
+    }
+
+    fn leave(&mut self, done: Option<oneshot::Sender<()>>) {
+        self.presence = Presence::Out;
+        self.locals.close_all(&mut self.out);
+        self.links.reset(&mut self.out);
+        for user_id in std::mem::take(&mut self.remotes).into_keys() {
+            self.out.effect(Effect::DropRemote { user_id });
+        }
+        if self.speaker_on {
+            self.speaker_on = false;
+            self.out.effect(Effect::StopSpeaker);
+        }
+        self.stats.reset();
+        self.out.effect(Effect::Released(done));
+    }
+
+    fn server(&mut self, msg: ServerMessage, now: Instant) {
+        let Presence::In { bind_ip } = self.presence else {
+            return;
+        };
+        match msg {
+            ServerMessage::MediaStateResult {
+                code,
+                message,
+                accepted,
+            } => {
+                self.locals.result(code, message, accepted, &mut self.out);
+                if accepted.any() {
+                    let token = self.token();
+                    self.links
+                        .want_publisher(now, bind_ip, token, &mut self.out);
+                }
+            }
+            ServerMessage::PublishAnswer { sdp } => self.links.publish_answer(sdp, &mut self.out),
+            ServerMessage::SubscribeOffer { sdp } => {
+                self.links.subscribe_offer(bind_ip, sdp, &mut self.out)
+            }
+            ServerMessage::KeyframeRequest { stream_type } => self
+                .out
+                .effect(Effect::Keyframe(StreamKind::from_stream_type(stream_type))),
+            ServerMessage::RemoteMediaState { user_id, state } => {
+                let mute_all = self.mute_all_audio;
+                participant(&mut self.remotes, &user_id, now).server_state(
+                    state,
+                    now,
+                    mute_all,
+                    &mut self.out,
+                );
+            }
+            ServerMessage::RemoteUserLeaveRoom { user_id, .. } => self.drop_participant(&user_id),
+            _ => {}
+        }
+    }
+
+    fn peer(&mut self, event: PeerEvent, now: Instant) {
+        match event {
+            PeerEvent::KeyframeRequested(kind) => self.out.effect(Effect::Keyframe(kind)),
+            PeerEvent::Link { conn, role, state } => {
+                let token = self.token();
+                let bind_ip = match self.presence {
+                    Presence::In { bind_ip } => Some(bind_ip),
+                    Presence::Out => None,
+                };
+                let connected = self.links.link(
+                    now,
+                    bind_ip,
+                    token,
+                    conn,
+                    role,
+                    state,
+                    self.locals.accepted(),
+                    &mut self.out,
+                );
+                if connected {
+                    // A new connection: the server needs a picture it can start from.
+                    self.locals.keyframes(&mut self.out);
+                }
+            }
+        }
+    }
+
+    fn want_keyframe(&mut self, user_id: String, kind: StreamKind) {
+        if self.presence == Presence::Out || !kind.is_video() {
+            return;
+        }
+        self.out.send(ClientMessage::RequestKeyframe {
+            user_id: user_id.clone(),
+            stream_type: kind.stream_type(),
+        });
+        self.out.effect(Effect::RequestKeyframe { user_id, kind });
+    }
+
+    fn counters(&mut self, snapshot: Snapshot, now: Instant) {
+        if self.presence == Presence::Out {
+            return;
+        }
+        for (user_id, p) in &mut self.remotes {
+            p.liveness(user_id, &snapshot, now, &mut self.out);
+        }
+        let target = snapshot.publisher.as_ref().map(|p| p.target_bps);
+        if let Some(target) = target {
+            for (kind, bps) in stats::share_bandwidth(target, &self.locals.encoders()) {
+                self.out.effect(Effect::SetRate { kind, bps });
+            }
+        }
+        if let Some(report) = self.stats.report(now, &snapshot, self.speaker_on) {
+            self.out.emit(TrtcEvent::Statistics(report));
+        }
+    }
+}
+
+/// The participant object for `user_id`, created on first mention.
+fn participant<'a>(
+    remotes: &'a mut BTreeMap<String, Participant>,
+    user_id: &str,
+    now: Instant,
+) -> &'a mut Participant {
+    remotes
+        .entry(user_id.to_owned())
+        .or_insert_with(|| Participant::new(user_id, now))
+}
