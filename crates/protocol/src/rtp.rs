@@ -19,23 +19,6 @@ pub const H264_FMTP: &str =
 /// Opus format parameters.
 pub const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 
-/// Pause between ICE connectivity checks. webrtc 0.21's default is 200 ms, and the controlling
-/// side nominates a pair only on such a tick, so on loopback DTLS waited ~200 ms for a path
-/// that had answered within 7 ms. 50 ms is RFC 8445's pacing (Ta) as browsers use it.
-pub const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
-/// Checks per candidate pair before it fails: with [`ICE_CHECK_INTERVAL`], the 1.4 s the
-/// default (7 × 200 ms) allowed, so slow paths connect exactly as before.
-pub const ICE_CHECKS: u16 = 28;
-/// Times a receiver asks for one lost packet (NACK). webrtc 0.21's default is unlimited: every
-/// 100 ms for as long as the packet stays in its 512-packet log. On a saturated link that filled
-/// the sender's pacer with retransmissions of pictures long given up (a receiver waits 150 ms
-/// for a retransmission), so fresh pictures queued behind them and none arrived whole.
-pub const NACKS_PER_PACKET: u16 = 2;
-/// Packets a sender keeps per stream to answer NACKs: at 360p (~55 packets/s) over 2 s, at a
-/// 1080p screen share (~200/s) 0.6 s, both well past the 150 ms a receiver waits for one.
-/// webrtc 0.21's 1024 kept retransmitting what the receiver had long given up.
-pub const NACK_HISTORY_PACKETS: u16 = 128;
-
 /// Which of a user's streams an RTP track carries; its name is the track id in the SDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StreamKind {

@@ -1,6 +1,7 @@
 //! The media core in virtual time: every scenario runs in microseconds, with the time passed in.
 
 use super::*;
+use trtc_media::params::TrtcAudioQuality;
 use trtc_protocol::codes::{ERR_FAILED, WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE};
 use trtc_rtc::client::{ConnRole, ReceiveCounters};
 use trtc_rtc::LinkState;

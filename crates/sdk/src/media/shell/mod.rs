@@ -6,12 +6,13 @@
 
 mod links;
 mod local;
+mod open;
 mod remote;
 
 use super::core::{
     Effect, Input, LocalCounters, MediaCore, Output, Snapshot, SourceSpec, SNAPSHOT_INTERVAL,
 };
-use super::{camera_source, mic_source, DeviceSelection, SourceChoice};
+use super::{DeviceSelection, SourceChoice};
 use links::SubscriberOp;
 use local::{EncodedSink, LocalStream, StreamControl};
 use remote::{RemoteMedia, RemoteStream, Unit};
@@ -25,7 +26,6 @@ use tokio::time::Instant;
 use trtc_media::devices::DeviceType;
 use trtc_media::playout::{Mixer, Speaker};
 use trtc_media::processing::{AudioProcessor, ProcessingSettings};
-use trtc_media::CaptureError;
 use trtc_protocol::{ClientMessage, MediaState, StreamKind, TrtcEvent};
 use trtc_rtc::client::{CountersReader, PeerEvent, Publisher, RemoteFrame, Subscriber};
 
@@ -491,68 +491,16 @@ impl Shell {
             .insert(kind, stream);
     }
 
-    /// Opens a source and its encoder on a blocking thread (devices can take seconds).
+    /// Opens a source and its encoder on a blocking thread (devices can take seconds); the
+    /// result comes back as [`ShellInput::Opened`] or a failed [`Input::SourceStarted`].
     fn open(&mut self, kind: StreamKind, token: u64, spec: SourceSpec) {
-        let sources = self.sources.clone();
-        let encoded = self.encoded.clone();
-        let inbox = self.inbox.clone();
-        let processor = self.processor.clone();
-        tokio::task::spawn_blocking(move || {
-            let first = {
-                let inbox = inbox.clone();
-                Box::new(move |width, height| {
-                    let _ = inbox.send(ShellInput::Core(Input::FirstCaptured {
-                        kind,
-                        token,
-                        width,
-                        height,
-                    }));
-                })
-            };
-            let opened = match spec {
-                SourceSpec::Camera { param, view } => {
-                    let (w, h) = param.encoded_size();
-                    let device = sources.devices.get(DeviceType::Camera);
-                    match camera_source(sources.camera, device.as_deref(), w, h, param.video_fps) {
-                        Some(source) => {
-                            LocalStream::video(kind, token, source, param, view, encoded, first)
-                        }
-                        None => Err(CaptureError::NoDevice("camera source is none".into())),
-                    }
-                }
-                SourceSpec::Mic { quality } => {
-                    let device = sources.devices.get(DeviceType::Mic);
-                    match mic_source(sources.mic, device) {
-                        // The synthetic tone skips voice processing: noise suppression would
-                        // take a steady tone for noise (see trtc_media::processing).
-                        Some(source) => {
-                            let processor =
-                                processor.filter(|_| sources.mic == SourceChoice::Device);
-                            LocalStream::audio(token, source, quality, processor, encoded)
-                        }
-                        None => Err(CaptureError::NoDevice("microphone source is none".into())),
-                    }
-                }
-                SourceSpec::Screen {
-                    target,
-                    param,
-                    view,
-                } => screen(kind, token, target, param, view, encoded, first),
-            };
-            let msg = match opened {
-                Ok(stream) => ShellInput::Opened {
-                    kind,
-                    token,
-                    stream,
-                },
-                Err(e) => ShellInput::Core(Input::SourceStarted {
-                    kind,
-                    token,
-                    result: Err(e),
-                }),
-            };
-            let _ = inbox.send(msg);
-        });
+        let job = open::OpenJob {
+            sources: self.sources.clone(),
+            encoded: self.encoded.clone(),
+            inbox: self.inbox.clone(),
+            processor: self.processor.clone(),
+        };
+        tokio::task::spawn_blocking(move || job.run(kind, token, spec));
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -592,39 +540,6 @@ impl Shell {
             audio_queued_ms,
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-fn screen(
-    kind: StreamKind,
-    token: u64,
-    target: usize,
-    param: trtc_media::params::TrtcVideoEncParam,
-    view: Option<super::VideoView>,
-    encoded: EncodedSink,
-    first: Box<dyn FnOnce(u32, u32) + Send>,
-) -> Result<LocalStream, CaptureError> {
-    let source = Box::new(trtc_media::screen::ScreenCapture::new(
-        None,
-        target,
-        param.video_fps,
-    ));
-    LocalStream::video(kind, token, source, param, view, encoded, first)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn screen(
-    _kind: StreamKind,
-    _token: u64,
-    _target: usize,
-    _param: trtc_media::params::TrtcVideoEncParam,
-    _view: Option<super::VideoView>,
-    _encoded: EncodedSink,
-    _first: Box<dyn FnOnce(u32, u32) + Send>,
-) -> Result<LocalStream, CaptureError> {
-    Err(CaptureError::NoDevice(
-        "screen capture is X11-only in this build".into(),
-    ))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
