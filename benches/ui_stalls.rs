@@ -32,26 +32,25 @@ const frame = (t) => {
 requestAnimationFrame(frame);
 "#;
 
-/// Clicks `arguments[0]` inside the page and resolves with the ms until `arguments[1]` (a
-/// function body returning a boolean) holds, polled every animation frame.
+/// Clicks `arguments[0]` inside the page and resolves with the ms until the condition named
+/// `arguments[1]` holds, polled every animation frame. (The page's CSP forbids building a
+/// function from a string, so the conditions are spelled out here.)
 const CLICK_UNTIL: &str = r#"
 const done = arguments[arguments.length - 1];
-const ready = new Function(arguments[1]);
+const q = (id) => document.querySelector(`[data-testid='${id}']`);
+const pickers = ['camera-device', 'mic-device', 'speaker-device'].map((id) => document.getElementById(id));
+const ready = {
+  picker: () => !q('screen-picker').hidden,
+  sources: () => !q('screen-picker').hidden && !!q('screen-source-0'),
+  dialog: () => !document.getElementById('video-settings').hidden,
+  devices: () => !document.getElementById('video-settings').hidden
+    && pickers.every((p) => p.options.length > 0 && !p.dataset.loading),
+}[arguments[1]];
 const t0 = performance.now();
-document.querySelector(`[data-testid='${arguments[0]}']`).click();
+q(arguments[0]).click();
 const poll = () => ready() ? done(performance.now() - t0) : requestAnimationFrame(poll);
 poll();
 "#;
-
-const PICKER_SHOWN: &str =
-    "return !document.querySelector(\"[data-testid='screen-picker']\").hidden;";
-const SOURCES_LISTED: &str =
-    "const p = document.querySelector(\"[data-testid='screen-picker']\"); \
-    return !p.hidden && !!document.querySelector(\"[data-testid='screen-source-0']\");";
-const DIALOG_SHOWN: &str = "return !document.getElementById('video-settings').hidden;";
-const DEVICES_FILLED: &str = "const d = document.getElementById('video-settings'); \
-    return !d.hidden && ['camera-device','mic-device','speaker-device'] \
-    .every((id) => document.getElementById(id).options.length > 0 && !document.getElementById(id).dataset.loading);";
 
 fn phase_report(gaps: &serde_json::Value, phase: &str) -> (f64, f64, usize) {
     let mut v: Vec<f64> = gaps[phase]
@@ -156,7 +155,7 @@ async fn main() {
     set_phase(&gui, "share-picker").await;
     let (mut picker, mut listed) = (vec![], vec![]);
     for _ in 0..5 {
-        picker.push(click_until(&gui, "share-screen", PICKER_SHOWN).await);
+        picker.push(click_until(&gui, "share-screen", "picker").await);
         gui.client
             .execute(
                 "document.querySelector(\"[data-testid='screen-cancel']\").click();",
@@ -165,14 +164,14 @@ async fn main() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        listed.push(click_until(&gui, "share-screen", SOURCES_LISTED).await);
+        listed.push(click_until(&gui, "share-screen", "sources").await);
         gui.click("screen-cancel").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     set_phase(&gui, "device-dialog").await;
     let (mut shown, mut dialog) = (vec![], vec![]);
     for _ in 0..5 {
-        shown.push(click_until(&gui, "video-settings-open", DIALOG_SHOWN).await);
+        shown.push(click_until(&gui, "video-settings-open", "dialog").await);
         gui.js(
             "document.getElementById('video-settings-cancel').click();",
             vec![],
@@ -185,7 +184,7 @@ async fn main() {
             vec![],
         )
         .await;
-        dialog.push(click_until(&gui, "video-settings-open", DEVICES_FILLED).await);
+        dialog.push(click_until(&gui, "video-settings-open", "devices").await);
         gui.js(
             "document.getElementById('video-settings-cancel').click();",
             vec![],

@@ -241,6 +241,49 @@ pub(crate) async fn wait_gathered(rx: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(GATHER_TIMEOUT, rx.wait_for(|g| *g)).await;
 }
 
+/// Applies the other end's offer to `pc` and returns our complete answer (candidates
+/// gathered, see [`wait_gathered`]).
+pub(crate) async fn answer_offer(
+    pc: &Arc<dyn PeerConnection>,
+    gathered: &mut watch::Receiver<bool>,
+    sdp: String,
+) -> Result<String, TransportError> {
+    use rtc::peer_connection::sdp::RTCSessionDescription;
+    let offer = RTCSessionDescription::offer(sdp).map_err(err)?;
+    pc.set_remote_description(offer).await.map_err(err)?;
+    let answer = pc.create_answer(None).await.map_err(err)?;
+    pc.set_local_description(answer).await.map_err(err)?;
+    wait_gathered(gathered).await;
+    Ok(pc
+        .local_description()
+        .await
+        .ok_or("no local description")?
+        .sdp)
+}
+
+/// Reports a connection's gathering and state: what every handler of ours does alike.
+pub(crate) struct LinkReporter {
+    pub conn: u64,
+    pub role: crate::client::ConnRole,
+    pub gathered: watch::Sender<bool>,
+    pub events: tokio::sync::mpsc::UnboundedSender<crate::client::PeerEvent>,
+}
+
+impl LinkReporter {
+    pub(crate) fn gathering(&self, state: RTCIceGatheringState) {
+        note_gathering(&self.gathered, state);
+    }
+
+    pub(crate) fn state(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(conn = self.conn, role = ?self.role, ?state, "media connection");
+        let _ = self.events.send(crate::client::PeerEvent::Link {
+            conn: self.conn,
+            role: self.role,
+            state: LinkState::from_rtc(state),
+        });
+    }
+}
+
 /// The first `a=ice-ufrag:` of an SDP. Each new peer connection has a fresh one, so an offer
 /// whose ufrag differs from the connection's current remote one comes from a new connection
 /// (the other end restarted or rebuilt), not a renegotiation of this one.

@@ -190,8 +190,17 @@ async fn availability_follows_mute_unmute_and_stop() {
     assert!(a.enter(41, TrtcAppScene::VideoCall).await > 0);
     assert!(b.enter(41, TrtcAppScene::VideoCall).await > 0);
     publish(&a);
-    b.wait_for(|e| is_available(e, "alice", true, true)).await;
-    b.wait_for(|e| is_available(e, "alice", false, true)).await;
+    // Camera and microphone open side by side: their availability may come in either order.
+    let (mut video, mut audio) = (false, false);
+    while !(video && audio) {
+        let e = b
+            .wait_for(|e| {
+                is_available(e, "alice", true, true) || is_available(e, "alice", false, true)
+            })
+            .await;
+        video |= is_available(&e, "alice", true, true);
+        audio |= is_available(&e, "alice", false, true);
+    }
     a.cloud.mute_local_video(true);
     b.wait_for(|e| is_available(e, "alice", true, false)).await;
     a.cloud.mute_local_video(false);

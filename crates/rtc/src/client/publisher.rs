@@ -10,8 +10,8 @@
 
 use super::{next_conn_id, ConnRole, PeerEvent};
 use crate::setup::{
-    codec, err, gathering, media_engine, note_gathering, peer_connection, rtc_kind, wait_gathered,
-    LinkState, TransportError,
+    codec, err, gathering, media_engine, peer_connection, rtc_kind, wait_gathered, LinkReporter,
+    TransportError,
 };
 use bytes::Bytes;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
@@ -27,7 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use trtc_protocol::rtp::{
     rtp_timestamp, StreamKind, AUDIO_CLOCK_RATE, PT_H264, PT_OPUS, VIDEO_CLOCK_RATE,
 };
@@ -100,24 +100,15 @@ impl BandwidthEstimator for ReportingEstimator {
     }
 }
 
-struct Handler {
-    conn: u64,
-    gathered: watch::Sender<bool>,
-    events: mpsc::UnboundedSender<PeerEvent>,
-}
+struct Handler(LinkReporter);
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        note_gathering(&self.gathered, state);
+        self.0.gathering(state);
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(conn = self.conn, ?state, "publisher connection");
-        let _ = self.events.send(PeerEvent::Link {
-            conn: self.conn,
-            role: ConnRole::Publisher,
-            state: LinkState::from_rtc(state),
-        });
+        self.0.state(state);
     }
 }
 
@@ -196,11 +187,12 @@ impl Publisher {
         .map_err(err)?;
         let registry = crate::setup::interceptors(registry, &mut engine)?;
         let (gathered_tx, mut gathered) = gathering();
-        let handler = Arc::new(Handler {
+        let handler = Arc::new(Handler(LinkReporter {
             conn: id,
+            role: ConnRole::Publisher,
             gathered: gathered_tx,
             events: events.clone(),
-        });
+        }));
         let pc = peer_connection(SocketAddr::new(bind_ip, 0), registry, engine, handler).await?;
         let mut tracks = HashMap::new();
         for kind in StreamKind::ALL {

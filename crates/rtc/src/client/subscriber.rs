@@ -9,11 +9,9 @@
 use super::assembler::Assembler;
 use super::{next_conn_id, ConnRole, PeerEvent};
 use crate::setup::{
-    err, gathering, ice_ufrag, media_engine, note_gathering, peer_connection, wait_gathered,
-    LinkState, TransportError,
+    answer_offer, gathering, ice_ufrag, media_engine, peer_connection, LinkReporter, TransportError,
 };
 use rtc::interceptor::Registry;
-use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -70,26 +68,19 @@ struct Shared {
 }
 
 struct Handler {
-    conn: u64,
-    gathered: watch::Sender<bool>,
+    link: LinkReporter,
     shared: Arc<parking_lot::Mutex<Shared>>,
     deliver: Deliver,
-    events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        note_gathering(&self.gathered, state);
+        self.link.gathering(state);
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(conn = self.conn, ?state, "subscriber connection");
-        let _ = self.events.send(PeerEvent::Link {
-            conn: self.conn,
-            role: ConnRole::Subscriber,
-            state: LinkState::from_rtc(state),
-        });
+        self.link.state(state);
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -278,11 +269,14 @@ impl Subscriber {
             let registry = crate::setup::interceptors(Registry::new(), &mut engine)?;
             let (gathered_tx, gathered) = gathering();
             let handler = Arc::new(Handler {
-                conn: id,
-                gathered: gathered_tx,
+                link: LinkReporter {
+                    conn: id,
+                    role: ConnRole::Subscriber,
+                    gathered: gathered_tx,
+                    events: self.events.clone(),
+                },
                 shared: Arc::clone(&self.shared),
                 deliver: Arc::clone(&self.deliver),
-                events: self.events.clone(),
             });
             let addr = SocketAddr::new(bind_ip, 0);
             let pc = peer_connection(addr, registry, engine, handler).await?;
@@ -295,18 +289,9 @@ impl Subscriber {
             });
         }
         let conn = self.conn.as_mut().ok_or("no subscriber connection")?;
-        let offer = RTCSessionDescription::offer(sdp).map_err(err)?;
-        conn.pc.set_remote_description(offer).await.map_err(err)?;
+        let answer = answer_offer(&conn.pc, &mut conn.gathered, sdp).await?;
         conn.remote_ufrag = ufrag;
-        let answer = conn.pc.create_answer(None).await.map_err(err)?;
-        conn.pc.set_local_description(answer).await.map_err(err)?;
-        wait_gathered(&mut conn.gathered).await;
-        Ok(conn
-            .pc
-            .local_description()
-            .await
-            .ok_or("no local description")?
-            .sdp)
+        Ok(answer)
     }
 
     /// Asks the sender of a remote video stream for a keyframe (RTCP PLI).

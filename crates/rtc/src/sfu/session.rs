@@ -8,7 +8,9 @@
 
 use super::hub::{MediaNotice, Publication, RoomMedia};
 use super::new_peer_connection;
-use crate::setup::{codec, err, ice_ufrag, rtc_kind, wait_gathered, LinkState, TransportError};
+use crate::setup::{
+    answer_offer, codec, err, ice_ufrag, rtc_kind, wait_gathered, LinkState, TransportError,
+};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
@@ -265,18 +267,9 @@ impl MediaSession {
             *publisher = Some(self.connect(false).await?);
         }
         let conn = publisher.as_mut().ok_or("no publisher connection")?;
-        let offer = RTCSessionDescription::offer(sdp).map_err(err)?;
-        conn.pc.set_remote_description(offer).await.map_err(err)?;
+        let answer = answer_offer(&conn.pc, &mut conn.gathered, sdp).await?;
         conn.remote_ufrag = ufrag;
-        let answer = conn.pc.create_answer(None).await.map_err(err)?;
-        conn.pc.set_local_description(answer).await.map_err(err)?;
-        wait_gathered(&mut conn.gathered).await;
-        let local = conn
-            .pc
-            .local_description()
-            .await
-            .ok_or("no local description")?;
-        Ok(self.advertised(&local.sdp))
+        Ok(self.advertised(&answer))
     }
 
     /// The client's answer to our last subscriber offer. An answer that cannot be applied
