@@ -27,16 +27,22 @@ const frame = (t) => {
   last = t;
   const p = window.__phase;
   (window.__gaps[p] = window.__gaps[p] || []).push(gap);
+  if (p === 'join' && gap > (window.__joinGap || [0])[0]) window.__joinGap = [gap, t];
   requestAnimationFrame(frame);
 };
 requestAnimationFrame(frame);
+new MutationObserver(() => {
+  if (!document.getElementById('room-screen').hidden && !window.__roomShown) window.__roomShown = performance.now();
+}).observe(document.getElementById('room-screen'), { attributes: true });
 "#;
 
-/// Clicks `arguments[0]` inside the page and resolves with the ms until the condition named
-/// `arguments[1]` holds, polled every animation frame. (The page's CSP forbids building a
-/// function from a string, so the conditions are spelled out here.)
+/// Clicks `arguments[0]` inside the page and records in `window.__ready` the ms until the
+/// condition named `arguments[1]` holds, polled every animation frame. (The page's CSP forbids
+/// building a function from a string, so the conditions are spelled out here; the result is
+/// read by polling, since WebKitWebDriver's asynchronous scripts failed now and then under this
+/// load.)
 const CLICK_UNTIL: &str = r#"
-const done = arguments[arguments.length - 1];
+window.__ready = null;
 const q = (id) => document.querySelector(`[data-testid='${id}']`);
 const pickers = ['camera-device', 'mic-device', 'speaker-device'].map((id) => document.getElementById(id));
 const ready = {
@@ -48,7 +54,7 @@ const ready = {
 }[arguments[1]];
 const t0 = performance.now();
 q(arguments[0]).click();
-const poll = () => ready() ? done(performance.now() - t0) : requestAnimationFrame(poll);
+const poll = () => ready() ? (window.__ready = performance.now() - t0) : requestAnimationFrame(poll);
 poll();
 "#;
 
@@ -66,18 +72,26 @@ fn phase_report(gaps: &serde_json::Value, phase: &str) -> (f64, f64, usize) {
     (max, p99, v.iter().filter(|g| **g > 100.0).count())
 }
 
+/// Clicks inside the page, as a person's click arrives (not through WebDriver's input layer).
+async fn tap(gui: &Gui, testid: &str) {
+    gui.js(
+        "document.querySelector(`[data-testid='${arguments[0]}']`).click();",
+        vec![testid.into()],
+    )
+    .await;
+}
+
 async fn set_phase(gui: &Gui, phase: &str) {
     gui.js("window.__phase = arguments[0];", vec![phase.into()])
         .await;
 }
 
 async fn click_until(gui: &Gui, testid: &str, ready: &str) -> f64 {
-    gui.client
-        .execute_async(CLICK_UNTIL, vec![testid.into(), ready.into()])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap()
+    gui.js(CLICK_UNTIL, vec![testid.into(), ready.into()]).await;
+    let v = gui
+        .wait_js("return window.__ready;", ready, |v| v.is_number())
+        .await;
+    v.as_f64().unwrap()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -87,18 +101,22 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // With the others' video the page's main thread is busy drawing three tiles (the frame
+    // path is issue 13's); with their audio only, what is left is what our commands cost.
+    run(
+        "others send video and audio",
+        &["--camera", "synthetic", "--mic", "synthetic"],
+    )
+    .await;
+    run("others send audio only", &["--mic", "synthetic"]).await;
+}
+
+async fn run(scenario: &str, bot_media: &[&str]) {
     let server = RoomServer::start(&[]);
     let room = 4100 + (now() % 500) as u32;
     let mut bots: Vec<Proc> = ["bob", "cat", "dan"]
         .iter()
-        .map(|u| {
-            bot(
-                &server.url,
-                u,
-                room,
-                &["--camera", "synthetic", "--mic", "synthetic"],
-            )
-        })
+        .map(|u| bot(&server.url, u, room, bot_media))
         .collect();
     for b in &mut bots {
         b.until("onEnterRoom");
@@ -123,11 +141,21 @@ async fn main() {
 
     set_phase(&gui, "join").await;
     if gui.attr("mic-switch", "aria-checked").await.as_deref() != Some("true") {
-        gui.click("mic-switch").await;
+        tap(&gui, "mic-switch").await;
     }
-    gui.join(&room.to_string(), "alice").await;
+    // Typed and clicked inside the page: WebDriver's synthesised key events go through the app's
+    // UI thread and would stall the page themselves.
+    gui.js(
+        "const set = (id, v) => { const e = document.querySelector(`[data-testid='${id}']`); \
+         e.value = v; e.dispatchEvent(new Event('input', { bubbles: true })); }; \
+         set('room-id', arguments[0]); set('user-id', 'alice'); \
+         document.querySelector(\"[data-testid='enter-room']\").click();",
+        vec![room.to_string().into()],
+    )
+    .await;
     gui.wait_visible("room-screen", true).await;
-    for u in ["bob", "cat", "dan"] {
+    let video = bot_media.contains(&"--camera");
+    for u in ["bob", "cat", "dan"].into_iter().filter(|_| video) {
         gui.wait_js(
             &format!("const c = document.querySelector(\"[data-testid='video-tile-{u}'] canvas\"); return c ? Number(c.dataset.frames || 0) : 0;"),
             "remote pictures",
@@ -135,21 +163,27 @@ async fn main() {
         )
         .await;
     }
+    gui.wait_js(
+        "const c = document.querySelector(\"[data-testid='video-tile-self'] canvas\"); return c ? Number(c.dataset.frames || 0) : 0;",
+        "own pictures",
+        |v| v.as_u64().unwrap_or(0) >= 10,
+    )
+    .await;
     set_phase(&gui, "call").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     set_phase(&gui, "camera").await;
     for _ in 0..3 {
-        gui.click("camera-toggle").await;
+        tap(&gui, "camera-toggle").await;
         tokio::time::sleep(Duration::from_millis(800)).await;
-        gui.click("camera-toggle").await;
+        tap(&gui, "camera-toggle").await;
         tokio::time::sleep(Duration::from_millis(800)).await;
     }
     set_phase(&gui, "mic").await;
     for _ in 0..3 {
-        gui.click("mic-toggle").await;
+        tap(&gui, "mic-toggle").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        gui.click("mic-toggle").await;
+        tap(&gui, "mic-toggle").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     set_phase(&gui, "share-picker").await;
@@ -165,7 +199,7 @@ async fn main() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         listed.push(click_until(&gui, "share-screen", "sources").await);
-        gui.click("screen-cancel").await;
+        tap(&gui, "screen-cancel").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     set_phase(&gui, "device-dialog").await;
@@ -193,9 +227,13 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     set_phase(&gui, "end").await;
+    let join = gui
+        .js("return [window.__joinGap, window.__roomShown];", vec![])
+        .await;
+    println!("the longest gap while joining [ms, ended at] and the room screen shown at: {join}");
     let gaps = gui.js("return window.__gaps;", vec![]).await;
 
-    println!("ui_stalls: 4-person call (app + 3 room-bots, 640x360@15 + tone), {ua}");
+    println!("ui_stalls: 4-person call (the app's camera 640x360@15 and tone, 3 room-bots), {scenario}; {ua}");
     println!(
         "| phase | frames | longest gap ms | p99 gap ms | gaps > 100 ms |\n|---|---|---|---|---|"
     );

@@ -113,9 +113,19 @@ pub async fn get_screen_capture_sources(
     state: tauri::State<'_, AppState>,
 ) -> Result<Vec<ScreenSource>, UiError> {
     let cloud = state.cloud.clone();
-    let sources = blocking(move || cloud.get_screen_capture_sources())
-        .await?
-        .map_err(failed)?;
+    let asked = std::time::Instant::now();
+    let sources = blocking(move || {
+        let started = std::time::Instant::now();
+        let sources = cloud.get_screen_capture_sources();
+        (sources, started)
+    })
+    .await?;
+    tracing::debug!(
+        waited = ?sources.1.duration_since(asked),
+        listing = ?sources.1.elapsed(),
+        "screens listed"
+    );
+    let sources = sources.0.map_err(failed)?;
     Ok(sources
         .into_iter()
         .map(|s| ScreenSource {

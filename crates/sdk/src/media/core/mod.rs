@@ -348,7 +348,6 @@ impl MediaCore {
                     &mut self.out,
                 );
             }
-            ServerMessage::RemoteUserLeaveRoom { user_id, .. } => self.drop_participant(&user_id),
             _ => {}
         }
     }
