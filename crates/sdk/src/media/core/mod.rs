@@ -126,7 +126,10 @@ impl MediaCore {
 
     /// When [`MediaCore::handle_timeout`] must next be called.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.links.poll_timeout()
+        match self.presence {
+            Presence::In { .. } => self.links.poll_timeout(),
+            Presence::Out => None,
+        }
     }
 
     /// Call when [`MediaCore::poll_timeout`]'s time has come.
