@@ -119,6 +119,26 @@ fn builtin_connection(dir: &std::path::Path) -> anyhow::Result<Connection> {
     })
 }
 
+/// With no GPU, WebKitGTK's accelerated compositing runs OpenGL in software, and every
+/// picture a tile draws is composited through it: in a 4-person call under Xvfb the page got
+/// ~7 animation frames a second and every dialog stalled it 200–600 ms; drawn by the CPU
+/// directly (WebKit's non-compositing mode) nothing the controls do stalls the same call over
+/// 60 ms (docs/benchmarks.md). Machines with a GPU render node keep the default,
+/// and a value the user set is kept either way.
+fn composite_in_software_without_gpu() {
+    const KEY: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+    let has_gpu = std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    if !has_gpu && std::env::var_os(KEY).is_none() {
+        // Before any other thread exists (the SDK's runtime and GTK start later).
+        std::env::set_var(KEY, "1");
+        tracing::info!("no GPU render node: WebKit composites without OpenGL");
+    }
+}
+
 /// Runs the app; returns when the last window closes.
 pub fn run() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
@@ -135,6 +155,9 @@ pub fn run() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if cfg!(target_os = "linux") {
+        composite_in_software_without_gpu();
+    }
     match start(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
