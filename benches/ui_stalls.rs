@@ -94,6 +94,66 @@ async fn click_until(gui: &Gui, testid: &str, ready: &str) -> f64 {
     v.as_f64().unwrap()
 }
 
+/// The app's processes: its own and WebKit's (one app runs during the benchmark).
+fn app_pids() -> Vec<String> {
+    let names = ["trtc-meeting", "WebKitWebProces", "WebKitNetworkPr"];
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let pid = e.file_name().to_string_lossy().into_owned();
+                    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+                    names.contains(&comm.trim()).then_some(pid)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// User and system CPU of each of the app's processes so far, in clock ticks.
+fn app_cpu_ticks() -> std::collections::HashMap<String, u64> {
+    app_pids()
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some((pid, ticks))
+        })
+        .collect()
+}
+
+/// CPU the app's processes used between two readings, in clock ticks.
+fn ticks_between(
+    a: &std::collections::HashMap<String, u64>,
+    b: &std::collections::HashMap<String, u64>,
+) -> u64 {
+    b.iter()
+        .map(|(pid, t)| t.saturating_sub(a.get(pid).copied().unwrap_or(0)))
+        .sum()
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn app_rss_kb() -> u64 {
+    app_pids()
+        .iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -112,6 +172,11 @@ async fn main() {
 }
 
 async fn run(scenario: &str, bot_media: &[&str]) {
+    // The previous scenario's app must be gone before this one's is measured.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !app_pids().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let server = RoomServer::start(&[]);
     let room = 4100 + (now() % 500) as u32;
     let mut bots: Vec<Proc> = ["bob", "cat", "dan"]
@@ -170,7 +235,10 @@ async fn run(scenario: &str, bot_media: &[&str]) {
     )
     .await;
     set_phase(&gui, "call").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (ticks, at) = (app_cpu_ticks(), std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let cpu =
+        ticks_between(&ticks, &app_cpu_ticks()) as f64 / clock_ticks() / at.elapsed().as_secs_f64();
 
     set_phase(&gui, "camera").await;
     for _ in 0..3 {
@@ -234,6 +302,11 @@ async fn run(scenario: &str, bot_media: &[&str]) {
     let gaps = gui.js("return window.__gaps;", vec![]).await;
 
     println!("ui_stalls: 4-person call (the app's camera 640x360@15 and tone, 3 room-bots), {scenario}; {ua}");
+    println!(
+        "the app's processes during 10 s of call: {:.0} % of one core, {} MB resident",
+        cpu * 100.0,
+        app_rss_kb() / 1024
+    );
     println!(
         "| phase | frames | longest gap ms | p99 gap ms | gaps > 100 ms |\n|---|---|---|---|---|"
     );
