@@ -16,6 +16,7 @@ use bytes::Bytes;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trtc_protocol::rtp::StreamKind;
 
@@ -34,7 +35,7 @@ struct Held {
 
 /// One remote stream's reassembly.
 pub(crate) struct Assembler {
-    user_id: String,
+    user_id: Arc<str>,
     kind: StreamKind,
     h264: H264Packet,
     /// The sequence number consumed next.
@@ -52,7 +53,7 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
-    pub(crate) fn new(user_id: String, kind: StreamKind) -> Self {
+    pub(crate) fn new(user_id: Arc<str>, kind: StreamKind) -> Self {
         Assembler {
             user_id,
             kind,
@@ -83,7 +84,7 @@ impl Assembler {
         if !self.kind.is_video() {
             self.next_seq = Some(h.sequence_number.wrapping_add(1));
             deliver(RemoteFrame {
-                user_id: self.user_id.clone(),
+                user_id: Arc::clone(&self.user_id),
                 kind: self.kind,
                 data: packet.payload.to_vec(),
                 rtp_timestamp: h.timestamp,
@@ -159,7 +160,7 @@ impl Assembler {
             let data = std::mem::take(&mut self.buf);
             if !self.broken && !data.is_empty() {
                 deliver(RemoteFrame {
-                    user_id: self.user_id.clone(),
+                    user_id: Arc::clone(&self.user_id),
                     kind: self.kind,
                     keyframe: has_idr(&data),
                     data,

@@ -27,8 +27,8 @@ use webrtc::peer_connection::{
 /// One reassembled access unit (video) or packet (audio) from a remote user.
 #[derive(Debug)]
 pub struct RemoteFrame {
-    /// Whose.
-    pub user_id: String,
+    /// Whose (shared by every frame of the stream: no allocation per frame).
+    pub user_id: Arc<str>,
     /// Which of their streams.
     pub kind: StreamKind,
     /// An Annex B access unit, or an Opus packet.
@@ -61,10 +61,14 @@ pub struct ReceiveCounters {
 type Deliver = Arc<dyn Fn(RemoteFrame) + Send + Sync>;
 type Key = (String, StreamKind);
 
+/// One stream's counters: its track's task updates them on every packet, readers copy them.
+type Counters = Arc<parking_lot::Mutex<ReceiveCounters>>;
+
 #[derive(Default)]
 struct Shared {
     tracks: HashMap<Key, (Arc<dyn TrackRemote>, u32)>,
-    counters: HashMap<Key, ReceiveCounters>,
+    /// Kept across renegotiations and new connections, so each stream's counts only grow.
+    counters: HashMap<Key, Counters>,
 }
 
 struct Handler {
@@ -94,16 +98,19 @@ impl PeerConnectionEventHandler for Handler {
             return;
         };
         let key = (user_id.clone(), kind);
-        self.shared
-            .lock()
-            .tracks
-            .insert(key.clone(), (Arc::clone(&track), ssrc));
+        // Found once per track, so a packet touches only its own stream's counters.
+        let counters = {
+            let mut shared = self.shared.lock();
+            shared
+                .tracks
+                .insert(key.clone(), (Arc::clone(&track), ssrc));
+            Arc::clone(shared.counters.entry(key.clone()).or_default())
+        };
         let shared = Arc::clone(&self.shared);
         let deliver = Arc::clone(&self.deliver);
         tokio::spawn(async move {
-            let mut assembler = Assembler::new(user_id, kind);
+            let mut assembler = Assembler::new(user_id.into(), kind);
             let mut jitter = Jitter::new(kind);
-            let (mut units, mut held_us) = (0u64, 0u64);
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
@@ -115,18 +122,15 @@ impl PeerConnectionEventHandler for Handler {
                             deliver(f);
                         };
                         let lost = assembler.push(&packet, now, &counted);
-                        let (n, us) = delivered.get();
-                        units += n;
-                        held_us += us;
+                        let (units, held_us) = delivered.get();
                         jitter.update(now, packet.header.timestamp);
-                        let mut s = shared.lock();
-                        let c = s.counters.entry(key.clone()).or_default();
+                        let mut c = counters.lock();
                         c.bytes += packet.payload.len() as u64 + 12;
                         c.packets += 1;
                         c.lost += lost;
                         c.jitter_ms = jitter.ms();
-                        c.units = units;
-                        c.held_us = held_us;
+                        c.units += units;
+                        c.held_us += held_us;
                     }
                     TrackRemoteEvent::OnEnded => break,
                     _ => {}
@@ -201,7 +205,12 @@ impl std::fmt::Debug for CountersReader {
 impl CountersReader {
     /// Counters of every remote stream so far.
     pub fn read(&self) -> HashMap<(String, StreamKind), ReceiveCounters> {
-        self.0.lock().counters.clone()
+        let shared = self.0.lock();
+        shared
+            .counters
+            .iter()
+            .map(|(k, c)| (k.clone(), *c.lock()))
+            .collect()
     }
 }
 

@@ -91,8 +91,9 @@ struct Running {
     stream: LocalStream,
 }
 
-/// Access units' way from the subscriber's tasks to each stream's decoder.
-type Routes = Arc<parking_lot::RwLock<HashMap<(String, StreamKind), SyncSender<Unit>>>>;
+/// Access units' way from the subscriber's tasks to each stream's decoder, by user then kind
+/// (looked up with the frame's own `&str`: no allocation per frame).
+type Routes = Arc<parking_lot::RwLock<HashMap<String, HashMap<StreamKind, SyncSender<Unit>>>>>;
 
 struct Shell {
     core: MediaCore,
@@ -152,7 +153,8 @@ impl Shell {
         let deliver = {
             let routes = Arc::clone(&routes);
             Arc::new(move |f: RemoteFrame| {
-                if let Some(tx) = routes.read().get(&(f.user_id.clone(), f.kind)) {
+                let routes = routes.read();
+                if let Some(tx) = routes.get(&*f.user_id).and_then(|r| r.get(&f.kind)) {
                     // A decoder that is behind drops the unit and resynchronises.
                     let _ = tx.try_send(Unit {
                         data: f.data,
@@ -398,7 +400,7 @@ impl Shell {
                 }
             }
             Effect::DropRemote { user_id } => {
-                self.routes.write().retain(|(u, _), _| *u != user_id);
+                self.routes.write().remove(&user_id);
                 if let Some(r) = self.remotes.remove(&user_id) {
                     let mixer = self.mixer.clone();
                     self.blocking(move || {
@@ -482,7 +484,11 @@ impl Shell {
             )
         };
         if let Some(input) = stream.input() {
-            self.routes.write().insert((user_id.clone(), kind), input);
+            self.routes
+                .write()
+                .entry(user_id.clone())
+                .or_default()
+                .insert(kind, input);
         }
         self.remotes
             .entry(user_id)
