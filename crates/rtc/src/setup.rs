@@ -109,6 +109,13 @@ impl LinkState {
     }
 }
 
+/// Ids of connections, unique in the process: events of a connection that was replaced can be
+/// told from the new one's.
+pub(crate) fn next_conn_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The codec a stream kind is sent with.
 pub(crate) fn codec(kind: StreamKind) -> RTCRtpCodec {
     let fb = |typ: &str, parameter: &str| RTCPFeedback {

@@ -15,7 +15,6 @@ pub use subscriber::{CountersReader, ReceiveCounters, RemoteFrame, Subscriber};
 
 use crate::setup::LinkState;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use trtc_protocol::rtp::StreamKind;
 
 /// Which of the two connections.
@@ -41,12 +40,6 @@ pub enum PeerEvent {
     },
     /// The server (for one of its subscribers) asked for a keyframe of this local stream.
     KeyframeRequested(StreamKind),
-}
-
-/// Ids of connections, unique in the process.
-pub(crate) fn next_conn_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The local address media binds: the one the OS routes to the signalling server through, so

@@ -8,10 +8,10 @@
 //! lost packet's sequence number, so a loss repaired by NACK before the next report never
 //! shows in `fraction lost` (5 % dropped on the wire read as ~0 % for video).
 
-use super::{next_conn_id, ConnRole, PeerEvent};
+use super::{ConnRole, PeerEvent};
 use crate::setup::{
-    codec, err, gathering, media_engine, peer_connection, rtc_kind, wait_gathered, LinkReporter,
-    TransportError,
+    codec, err, gathering, media_engine, next_conn_id, peer_connection, rtc_kind, wait_gathered,
+    LinkReporter, TransportError,
 };
 use bytes::Bytes;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};

@@ -7,9 +7,10 @@
 //! renegotiate the dead one.
 
 use super::assembler::Assembler;
-use super::{next_conn_id, ConnRole, PeerEvent};
+use super::{ConnRole, PeerEvent};
 use crate::setup::{
-    answer_offer, gathering, ice_ufrag, media_engine, peer_connection, LinkReporter, TransportError,
+    answer_offer, gathering, ice_ufrag, media_engine, next_conn_id, peer_connection, LinkReporter,
+    TransportError,
 };
 use rtc::interceptor::Registry;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;

@@ -9,7 +9,8 @@
 use super::hub::{MediaNotice, Publication, RoomMedia};
 use super::new_peer_connection;
 use crate::setup::{
-    answer_offer, codec, err, ice_ufrag, rtc_kind, wait_gathered, LinkState, TransportError,
+    answer_offer, codec, err, ice_ufrag, next_conn_id, rtc_kind, wait_gathered, LinkState,
+    TransportError,
 };
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -66,12 +67,6 @@ struct Conn {
     gathered: watch::Receiver<bool>,
     /// The client side's ICE ufrag (publisher): another one in an offer is a new connection.
     remote_ufrag: Option<String>,
-}
-
-/// Connection ids, unique in the process.
-fn next_conn_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Default)]

@@ -15,7 +15,8 @@ use trtc_rtc::LinkState;
 /// A publisher that is not connected this long after it was created is given up and rebuilt
 /// (an offer or answer lost with a signalling connection, a server that never answered).
 pub(super) const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
-/// The first pause before rebuilding a failed publisher; doubles up to [`RETRY_MAX`].
+/// The pause before the second attempt of a streak (the first is at once); doubles up to
+/// [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(8);
 /// Failures in a row before the app hears about them (one onError(−1) per streak); fewer are
@@ -57,7 +58,8 @@ pub(super) struct Links {
     publisher: Publisher,
     failures: u32,
     reported: bool,
-    subscriber: Option<u64>,
+    /// Each creation's token, so a publisher from an abandoned creation is recognised.
+    last_token: u64,
 }
 
 impl Links {
@@ -90,21 +92,26 @@ impl Links {
         }
     }
 
-    fn create(&mut self, now: Instant, bind_ip: IpAddr, token: u64, out: &mut Outbox) {
+    fn create(&mut self, now: Instant, bind_ip: IpAddr, out: &mut Outbox) {
+        self.last_token += 1;
+        let token = self.last_token;
         self.publisher = Publisher::Creating { token, since: now };
         out.effect(Effect::CreatePublisher { token, bind_ip });
     }
 
+    /// A new publisher if the server accepts something of ours, else none.
+    fn recreate(&mut self, now: Instant, bind_ip: IpAddr, accepted: MediaState, out: &mut Outbox) {
+        if accepted.any() {
+            self.create(now, bind_ip, out);
+        } else {
+            self.publisher = Publisher::None;
+        }
+    }
+
     /// The server accepts something we publish: a publisher is needed.
-    pub(super) fn want_publisher(
-        &mut self,
-        now: Instant,
-        bind_ip: IpAddr,
-        token: u64,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn want_publisher(&mut self, now: Instant, bind_ip: IpAddr, out: &mut Outbox) {
         if self.publisher == Publisher::None {
-            self.create(now, bind_ip, token, out);
+            self.create(now, bind_ip, out);
         }
     }
 
@@ -128,30 +135,29 @@ impl Links {
                 ),
             );
         }
-        let factor = 1u32 << (self.failures - 1).min(6);
-        let pause = RETRY_FIRST.saturating_mul(factor).min(RETRY_MAX);
+        // Nothing to wait for on the first failure of a streak.
+        let pause = match self.failures {
+            1 => Duration::ZERO,
+            n => RETRY_FIRST
+                .saturating_mul(1 << (n - 2).min(6))
+                .min(RETRY_MAX),
+        };
         self.publisher = Publisher::Retry { at: now + pause };
     }
 
+    /// A creation finished. One that is no longer awaited (the room was left or the
+    /// connections reset meanwhile) is ignored here; the shell closes what it made.
     pub(super) fn publisher_created(
         &mut self,
         token: u64,
         result: Result<(u64, String), String>,
-        in_room: bool,
         now: Instant,
         out: &mut Outbox,
     ) {
-        let Publisher::Creating { token: wanted, .. } = self.publisher else {
-            return;
-        };
-        if wanted != token {
+        if !matches!(self.publisher, Publisher::Creating { token: t, .. } if t == token) {
             return;
         }
         match result {
-            Ok(_) if !in_room => {
-                out.effect(Effect::ClosePublisher);
-                self.publisher = Publisher::None;
-            }
             Ok((conn, sdp)) => {
                 self.publisher = Publisher::Offered { conn, since: now };
                 out.send(ClientMessage::PublishOffer { sdp });
@@ -181,28 +187,18 @@ impl Links {
         }
     }
 
-    /// A connection's state changed; true when the publisher just connected.
-    #[allow(clippy::too_many_arguments)]
+    /// A connection's state changed; true when the publisher just connected. The
+    /// subscriber's failures are the server's to repair: it offers a new connection.
     pub(super) fn link(
         &mut self,
         now: Instant,
-        bind_ip: Option<IpAddr>,
-        token: u64,
         conn: u64,
         role: ConnRole,
         state: LinkState,
-        accepted: MediaState,
         out: &mut Outbox,
     ) -> bool {
-        if role == ConnRole::Subscriber {
-            if state == LinkState::Connected {
-                self.subscriber = Some(conn);
-            }
-            // Its failures are the server's to repair: it offers a new connection.
-            return false;
-        }
-        if self.conn() != Some(conn) {
-            return false; // a replaced connection reporting its end
+        if role == ConnRole::Subscriber || self.conn() != Some(conn) {
+            return false; // or a replaced connection reporting its end
         }
         match state {
             LinkState::Connected => {
@@ -218,12 +214,6 @@ impl Links {
             }
             LinkState::Failed => {
                 self.fail(now, "the connection failed", out);
-                if let (Some(ip), true) = (bind_ip, accepted.any()) {
-                    // Nothing to wait for on the first failure of a streak.
-                    if self.failures == 1 {
-                        self.create(now, ip, token, out);
-                    }
-                }
                 false
             }
             LinkState::Connecting => false,
@@ -234,18 +224,11 @@ impl Links {
         &mut self,
         now: Instant,
         bind_ip: IpAddr,
-        token: u64,
         accepted: MediaState,
         out: &mut Outbox,
     ) {
         match self.publisher {
-            Publisher::Retry { at } if now >= at => {
-                if accepted.any() {
-                    self.create(now, bind_ip, token, out);
-                } else {
-                    self.publisher = Publisher::None;
-                }
-            }
+            Publisher::Retry { at } if now >= at => self.recreate(now, bind_ip, accepted, out),
             Publisher::Creating { since, .. }
             | Publisher::Offered { since, .. }
             | Publisher::Answered { since, .. }
@@ -263,23 +246,15 @@ impl Links {
         &mut self,
         now: Instant,
         bind_ip: IpAddr,
-        token: u64,
         accepted: MediaState,
         out: &mut Outbox,
     ) {
         match self.publisher {
             Publisher::None | Publisher::Up { .. } => {}
-            Publisher::Retry { .. } => {
-                if accepted.any() {
-                    self.create(now, bind_ip, token, out);
-                }
-            }
+            Publisher::Retry { .. } => self.recreate(now, bind_ip, accepted, out),
             _ => {
                 out.effect(Effect::ClosePublisher);
-                self.publisher = Publisher::None;
-                if accepted.any() {
-                    self.create(now, bind_ip, token, out);
-                }
+                self.recreate(now, bind_ip, accepted, out);
             }
         }
     }
@@ -290,7 +265,11 @@ impl Links {
             out.effect(Effect::ClosePublisher);
         }
         out.effect(Effect::CloseSubscriber);
-        *self = Links::default();
+        // Tokens go on counting: one from before the reset must never match a new one.
+        *self = Links {
+            last_token: self.last_token,
+            ..Links::default()
+        };
     }
 
     pub(super) fn subscribe_offer(&mut self, bind_ip: IpAddr, sdp: String, out: &mut Outbox) {

@@ -61,6 +61,8 @@ pub(super) struct Locals {
     accepted: MediaState,
     /// What we last told the server; `None`: tell it again.
     last_sent: Option<MediaState>,
+    /// Each opening's token (see the module's doc).
+    last_token: u64,
 }
 
 impl Default for Locals {
@@ -80,6 +82,7 @@ impl Default for Locals {
             screen_target: 0,
             accepted: MediaState::default(),
             last_sent: None,
+            last_token: 0,
         }
     }
 }
@@ -110,7 +113,9 @@ impl Locals {
         }
     }
 
-    fn open(&mut self, kind: StreamKind, token: u64, out: &mut Outbox) {
+    fn open(&mut self, kind: StreamKind, out: &mut Outbox) {
+        self.last_token += 1;
+        let token = self.last_token;
         let spec = self.spec(kind);
         let local = self.get(kind);
         local.phase = Phase::Starting(token);
@@ -119,17 +124,17 @@ impl Locals {
     }
 
     /// Opens `kind` unless it is already open or opening.
-    fn start(&mut self, kind: StreamKind, tokens: &mut dyn FnMut() -> u64, out: &mut Outbox) {
+    fn start(&mut self, kind: StreamKind, out: &mut Outbox) {
         if !self.get(kind).on() {
-            self.open(kind, tokens(), out);
+            self.open(kind, out);
         }
     }
 
     /// Reopens `kind` with the current settings if it is on (a new device or encoding).
-    fn restart(&mut self, kind: StreamKind, tokens: &mut dyn FnMut() -> u64, out: &mut Outbox) {
+    fn restart(&mut self, kind: StreamKind, out: &mut Outbox) {
         if self.get(kind).on() {
             self.get(kind).close(kind, out);
-            self.open(kind, tokens(), out);
+            self.open(kind, out);
         }
     }
 
@@ -144,17 +149,12 @@ impl Locals {
         }
     }
 
-    pub(super) fn command(
-        &mut self,
-        c: MediaCommand,
-        tokens: &mut dyn FnMut() -> u64,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn command(&mut self, c: MediaCommand, out: &mut Outbox) {
         use StreamKind::{Audio, Big, Sub};
         match c {
             MediaCommand::StartLocalPreview(view) => {
                 self.camera.view = view;
-                self.start(Big, tokens, out);
+                self.start(Big, out);
             }
             MediaCommand::StopLocalPreview => {
                 self.camera.close(Big, out);
@@ -165,7 +165,7 @@ impl Locals {
                 if !self.mic.on() {
                     self.mic_quality = quality;
                 }
-                self.start(Audio, tokens, out);
+                self.start(Audio, out);
             }
             MediaCommand::StopLocalAudio => self.mic.close(Audio, out),
             MediaCommand::MuteLocalAudio(m) => self.mute(Audio, m, out),
@@ -175,7 +175,7 @@ impl Locals {
                     self.screen.view = view;
                     self.screen.muted = false;
                 }
-                self.start(Sub, tokens, out);
+                self.start(Sub, out);
             }
             MediaCommand::StopScreenCapture => self.stop_screen(out),
             MediaCommand::PauseScreenCapture if self.screen.running() && !self.screen.muted => {
@@ -188,14 +188,14 @@ impl Locals {
             }
             MediaCommand::SetVideoEncoderParam(p) => {
                 self.video_param = p;
-                self.restart(Big, tokens, out);
+                self.restart(Big, out);
             }
             MediaCommand::SetSubStreamEncoderParam(p) => self.sub_param = p,
             MediaCommand::DeviceChanged(trtc_media::devices::DeviceType::Camera) => {
-                self.restart(Big, tokens, out)
+                self.restart(Big, out)
             }
             MediaCommand::DeviceChanged(trtc_media::devices::DeviceType::Mic) => {
-                self.restart(Audio, tokens, out)
+                self.restart(Audio, out)
             }
             // Remote views, remote audio and the speaker are the core's and participants'.
             _ => {}

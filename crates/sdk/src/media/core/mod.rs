@@ -94,7 +94,6 @@ pub(crate) struct MediaCore {
     speaker_on: bool,
     stats: stats::Statistics,
     out: Outbox,
-    next_token: u64,
 }
 
 impl MediaCore {
@@ -110,13 +109,7 @@ impl MediaCore {
             speaker_on: false,
             stats: stats::Statistics::default(),
             out: Outbox::default(),
-            next_token: 1,
         }
-    }
-
-    fn token(&mut self) -> u64 {
-        self.next_token += 1;
-        self.next_token
     }
 
     /// The next thing to do, if any.
@@ -135,9 +128,8 @@ impl MediaCore {
     /// Call when [`MediaCore::poll_timeout`]'s time has come.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if let Presence::In { bind_ip } = self.presence {
-            let token = self.token();
             self.links
-                .handle_timeout(now, bind_ip, token, self.locals.accepted(), &mut self.out);
+                .handle_timeout(now, bind_ip, self.locals.accepted(), &mut self.out);
         }
     }
 
@@ -154,9 +146,8 @@ impl MediaCore {
                 result,
             } => self.locals.started(kind, token, result, &mut self.out),
             Input::PublisherCreated { token, result } => {
-                let in_room = self.presence != Presence::Out;
                 self.links
-                    .publisher_created(token, result, in_room, now, &mut self.out)
+                    .publisher_created(token, result, now, &mut self.out)
             }
             Input::PublisherAnswered { conn, result } => {
                 self.links
@@ -235,7 +226,7 @@ impl MediaCore {
             MediaCommand::MuteAllRemoteAudio(mute) => {
                 self.mute_all_audio = mute;
                 for p in self.remotes.values_mut() {
-                    p.apply_mute_all(mute, &mut self.out);
+                    p.apply_audio(mute, &mut self.out);
                 }
             }
             MediaCommand::SetRemoteAudioSink(user, sink) => {
@@ -247,13 +238,7 @@ impl MediaCore {
                     self.out.effect(Effect::StartSpeaker);
                 }
             }
-            other => {
-                let mut tokens = || {
-                    self.next_token += 1;
-                    self.next_token
-                };
-                self.locals.command(other, &mut tokens, &mut self.out);
-            }
+            other => self.locals.command(other, &mut self.out),
         }
     }
 
@@ -293,9 +278,8 @@ impl MediaCore {
                 // connection that failed while the signalling was away.
                 self.locals.forget_sent();
                 if let Presence::In { bind_ip } = self.presence {
-                    let token = self.token();
                     self.links
-                        .resumed(now, bind_ip, token, self.locals.accepted(), &mut self.out);
+                        .resumed(now, bind_ip, self.locals.accepted(), &mut self.out);
                 }
             }
             RoomChange::RoleChanged => self.locals.forget_sent(),
@@ -330,9 +314,7 @@ impl MediaCore {
             } => {
                 self.locals.result(code, message, accepted, &mut self.out);
                 if accepted.any() {
-                    let token = self.token();
-                    self.links
-                        .want_publisher(now, bind_ip, token, &mut self.out);
+                    self.links.want_publisher(now, bind_ip, &mut self.out);
                 }
             }
             ServerMessage::PublishAnswer { sdp } => self.links.publish_answer(sdp, &mut self.out),
@@ -359,22 +341,7 @@ impl MediaCore {
         match event {
             PeerEvent::KeyframeRequested(kind) => self.out.effect(Effect::Keyframe(kind)),
             PeerEvent::Link { conn, role, state } => {
-                let token = self.token();
-                let bind_ip = match self.presence {
-                    Presence::In { bind_ip } => Some(bind_ip),
-                    Presence::Out => None,
-                };
-                let connected = self.links.link(
-                    now,
-                    bind_ip,
-                    token,
-                    conn,
-                    role,
-                    state,
-                    self.locals.accepted(),
-                    &mut self.out,
-                );
-                if connected {
+                if self.links.link(now, conn, role, state, &mut self.out) {
                     // A new connection: the server needs a picture it can start from.
                     self.locals.keyframes(&mut self.out);
                 }

@@ -58,8 +58,8 @@ pub(super) struct Participant {
     user_id: String,
     /// Audio, big, sub.
     streams: [Stream; 3],
+    /// muteRemoteAudio for this user (muteAllRemoteAudio is the core's, passed in).
     audio_muted: bool,
-    mute_all: bool,
     sink: Option<AudioSink>,
 }
 
@@ -77,7 +77,6 @@ impl Participant {
             user_id: user_id.to_owned(),
             streams: [Stream::new(now), Stream::new(now), Stream::new(now)],
             audio_muted: false,
-            mute_all: false,
             sink: None,
         }
     }
@@ -86,15 +85,15 @@ impl Participant {
         &mut self.streams[index(kind)]
     }
 
-    fn playing(&self) -> bool {
-        !(self.audio_muted || self.mute_all)
+    fn playing(&self, mute_all: bool) -> bool {
+        !(self.audio_muted || mute_all)
     }
 
     /// The decoder of `kind`, started the first time the stream is published and kept while
     /// the participant is here (a stream muted and unmuted goes on with it).
-    fn ensure_decoder(&mut self, kind: StreamKind, out: &mut Outbox) {
+    fn ensure_decoder(&mut self, kind: StreamKind, mute_all: bool, out: &mut Outbox) {
         let user_id = self.user_id.clone();
-        let playing = self.playing();
+        let playing = self.playing(mute_all);
         let sink = self.sink.clone();
         let s = self.stream(kind);
         if s.decoding {
@@ -151,7 +150,6 @@ impl Participant {
         mute_all: bool,
         out: &mut Outbox,
     ) {
-        self.mute_all = mute_all;
         for kind in StreamKind::ALL {
             let published = kind.in_state(&state);
             let s = self.stream(kind);
@@ -161,7 +159,7 @@ impl Participant {
             }
             s.published = published;
             if published {
-                self.ensure_decoder(kind, out);
+                self.ensure_decoder(kind, mute_all, out);
             }
         }
         self.report(out);
@@ -225,8 +223,9 @@ impl Participant {
         }
     }
 
-    fn apply_audio(&mut self, out: &mut Outbox) {
-        let playing = self.playing();
+    /// Tells the decoder whether to play, after a mute changed.
+    pub(super) fn apply_audio(&mut self, mute_all: bool, out: &mut Outbox) {
+        let playing = self.playing(mute_all);
         if self.stream(StreamKind::Audio).decoding {
             out.effect(Effect::SetAudioPlaying {
                 user_id: self.user_id.clone(),
@@ -237,13 +236,7 @@ impl Participant {
 
     pub(super) fn mute_audio(&mut self, mute: bool, mute_all: bool, out: &mut Outbox) {
         self.audio_muted = mute;
-        self.mute_all = mute_all;
-        self.apply_audio(out);
-    }
-
-    pub(super) fn apply_mute_all(&mut self, mute_all: bool, out: &mut Outbox) {
-        self.mute_all = mute_all;
-        self.apply_audio(out);
+        self.apply_audio(mute_all, out);
     }
 
     pub(super) fn set_sink(&mut self, sink: Option<AudioSink>, out: &mut Outbox) {

@@ -17,7 +17,7 @@ pub(crate) struct LocalCounters {
     pub frames: u64,
     pub width: u32,
     pub height: u32,
-    /// Audio: the rate and channels the source delivers.
+    /// Audio: the sample rate the source delivers, Hz.
     pub sample_rate: u32,
 }
 

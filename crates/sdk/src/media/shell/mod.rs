@@ -14,7 +14,7 @@ use super::core::{
 };
 use super::{DeviceSelection, SourceChoice};
 use links::SubscriberOp;
-use local::{EncodedSink, LocalStream, StreamControl};
+use local::{EncodedSink, LocalStream};
 use remote::{RemoteMedia, RemoteStream, Unit};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,7 +87,6 @@ pub(crate) fn spawn(
 
 struct Running {
     token: u64,
-    control: Arc<StreamControl>,
     stream: LocalStream,
 }
 
@@ -103,10 +102,10 @@ struct Shell {
     inbox: mpsc::UnboundedSender<ShellInput>,
     locals: HashMap<StreamKind, Running>,
     encoded: EncodedSink,
-    publisher: Option<Arc<Publisher>>,
     /// The creation the core waits for; a publisher from an older one is closed on arrival.
     publisher_wanted: u64,
-    publisher_tx: watch::Sender<Option<Arc<Publisher>>>,
+    /// The publisher of the moment, read by the sender task and by snapshots.
+    publisher: watch::Sender<Option<Arc<Publisher>>>,
     accepted_tx: watch::Sender<MediaState>,
     peer_events: mpsc::UnboundedSender<PeerEvent>,
     subscriber: mpsc::UnboundedSender<SubscriberOp>,
@@ -122,6 +121,8 @@ struct Shell {
     processor: Option<AudioProcessor>,
     /// Blocking teardowns still running; leaving waits for them before saying "released".
     teardown: Vec<JoinHandle<()>>,
+    /// Encoded frames the full queue dropped, as last logged.
+    dropped_logged: u64,
 }
 
 impl Shell {
@@ -132,7 +133,7 @@ impl Shell {
         inbox: mpsc::UnboundedSender<ShellInput>,
     ) -> Self {
         let (encoded, frames) = EncodedSink::new(ENCODED_QUEUE);
-        let (publisher_tx, publisher_rx) = watch::channel(None);
+        let (publisher, publisher_rx) = watch::channel(None);
         let (accepted_tx, accepted_rx) = watch::channel(MediaState::default());
         tokio::spawn(links::send_loop(
             frames,
@@ -176,9 +177,8 @@ impl Shell {
             inbox,
             locals: HashMap::new(),
             encoded,
-            publisher: None,
             publisher_wanted: 0,
-            publisher_tx,
+            publisher,
             accepted_tx,
             peer_events,
             subscriber: sub_tx,
@@ -193,6 +193,7 @@ impl Shell {
                 .map_err(|e| tracing::warn!(error = %e, "voice processing unavailable"))
                 .ok(),
             teardown: vec![],
+            dropped_logged: 0,
         }
     }
 
@@ -236,15 +237,7 @@ impl Shell {
                 token,
                 stream,
             } => {
-                let control = Arc::clone(&stream.control);
-                if let Some(old) = self.locals.insert(
-                    kind,
-                    Running {
-                        token,
-                        control,
-                        stream,
-                    },
-                ) {
+                if let Some(old) = self.locals.insert(kind, Running { token, stream }) {
                     self.stop_local(old);
                 }
                 let result = Ok(());
@@ -261,8 +254,7 @@ impl Shell {
                 let result = match result {
                     Ok((p, sdp)) if token == self.publisher_wanted => {
                         let id = p.id();
-                        self.publisher = Some(Arc::clone(&p));
-                        let _ = self.publisher_tx.send(Some(p));
+                        self.publisher.send_replace(Some(p));
                         Ok((id, sdp))
                     }
                     Ok((p, _)) => {
@@ -319,17 +311,17 @@ impl Shell {
             }
             Effect::Mute { kind, muted } => {
                 if let Some(r) = self.locals.get(&kind) {
-                    r.control.muted.store(muted, Ordering::Relaxed);
+                    r.stream.control.muted.store(muted, Ordering::Relaxed);
                 }
             }
             Effect::Keyframe(kind) => {
                 if let Some(r) = self.locals.get(&kind) {
-                    r.control.keyframe.store(true, Ordering::Relaxed);
+                    r.stream.control.keyframe.store(true, Ordering::Relaxed);
                 }
             }
             Effect::SetRate { kind, bps } => {
                 if let Some(r) = self.locals.get(&kind) {
-                    r.control.estimate_bps.store(bps, Ordering::Relaxed);
+                    r.stream.control.estimate_bps.store(bps, Ordering::Relaxed);
                 }
             }
             Effect::Accept(state) => {
@@ -347,7 +339,8 @@ impl Shell {
                 });
             }
             Effect::ApplyAnswer { conn, sdp } => {
-                if let Some(p) = self.publisher.clone().filter(|p| p.id() == conn) {
+                let current = self.publisher.borrow().clone();
+                if let Some(p) = current.filter(|p| p.id() == conn) {
                     let inbox = self.inbox.clone();
                     tokio::spawn(async move {
                         let result = p.apply_answer(sdp).await.map_err(|e| e.to_string());
@@ -358,8 +351,7 @@ impl Shell {
             }
             Effect::ClosePublisher => {
                 self.publisher_wanted = 0;
-                let _ = self.publisher_tx.send(None);
-                if let Some(p) = self.publisher.take() {
+                if let Some(p) = self.publisher.send_replace(None) {
                     tokio::spawn(async move { p.close().await });
                 }
             }
@@ -509,12 +501,20 @@ impl Shell {
         tokio::task::spawn_blocking(move || job.run(kind, token, spec));
     }
 
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&mut self) -> Snapshot {
+        let dropped = self.encoded.dropped();
+        if dropped > self.dropped_logged {
+            tracing::debug!(
+                dropped = dropped - self.dropped_logged,
+                "encoded frames dropped: the publisher is behind"
+            );
+            self.dropped_logged = dropped;
+        }
         let local = self
             .locals
             .iter()
             .map(|(kind, r)| {
-                let c = &r.control;
+                let c = &r.stream.control;
                 let counters = LocalCounters {
                     frames: c.frames.load(Ordering::Relaxed),
                     width: c.width.load(Ordering::Relaxed),
@@ -535,12 +535,9 @@ impl Shell {
                 }
             }
         }
-        if self.encoded.dropped() > 0 {
-            tracing::trace!(dropped = self.encoded.dropped(), "encoded frames dropped");
-        }
         Snapshot {
             local,
-            publisher: self.publisher.as_ref().map(|p| p.stats()),
+            publisher: self.publisher.borrow().as_ref().map(|p| p.stats()),
             subscriber: self.received.read(),
             decoders,
             audio_queued_ms,

@@ -82,7 +82,7 @@ pub(crate) struct RemoteStream {
 
 impl std::fmt::Debug for RemoteStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").finish_non_exhaustive()
+        f.debug_struct("RemoteStream").finish_non_exhaustive()
     }
 }
 
@@ -93,29 +93,42 @@ impl RemoteStream {
         self.input.clone()
     }
 
+    /// A decoder thread named `name` running `body` on the stream's input, counters,
+    /// switch (initially `active`), view and sink.
+    fn start(
+        name: &str,
+        active: bool,
+        body: impl FnOnce(Receiver<Unit>, Arc<ReceiveStats>, Arc<AtomicBool>, ViewSlot, AudioSlot)
+            + Send
+            + 'static,
+    ) -> RemoteStream {
+        let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
+        let mut stream = RemoteStream {
+            input: Some(tx),
+            thread: None,
+            stats: Arc::default(),
+            active: Arc::new(AtomicBool::new(active)),
+            view: ViewSlot::default(),
+            sink: AudioSlot::default(),
+        };
+        let (stats, on) = (Arc::clone(&stream.stats), Arc::clone(&stream.active));
+        let (view, sink) = (Arc::clone(&stream.view), Arc::clone(&stream.sink));
+        stream.thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(rx, stats, on, view, sink))
+            .ok();
+        stream
+    }
+
     /// A video decoder. It decodes only while `active` (a view is open), asks for a keyframe
     /// through `want_keyframe` whenever it cannot decode, and calls `first_frame` once.
     pub fn video(
         want_keyframe: Box<dyn Fn() + Send>,
         first_frame: Box<dyn FnOnce(u32, u32) + Send>,
     ) -> RemoteStream {
-        let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
-        let stats = Arc::new(ReceiveStats::default());
-        let active = Arc::new(AtomicBool::new(false));
-        let view = ViewSlot::default();
-        let (st, act, v) = (Arc::clone(&stats), Arc::clone(&active), Arc::clone(&view));
-        let thread = std::thread::Builder::new()
-            .name("decode-video".into())
-            .spawn(move || video_loop(rx, v, st, act, want_keyframe, first_frame))
-            .ok();
-        RemoteStream {
-            input: Some(tx),
-            thread,
-            stats,
-            active,
-            view,
-            sink: AudioSlot::default(),
-        }
+        Self::start("decode-video", false, move |rx, stats, active, view, _| {
+            video_loop(rx, view, stats, active, want_keyframe, first_frame)
+        })
     }
 
     /// An audio decoder producing 48 kHz mono into `mixer` (as `user_id`, while `playout`
@@ -126,30 +139,14 @@ impl RemoteStream {
         playout: Arc<AtomicBool>,
         first_frame: Box<dyn FnOnce() + Send>,
     ) -> RemoteStream {
-        let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
-        let stats = Arc::new(ReceiveStats::default());
-        let active = Arc::new(AtomicBool::new(true));
-        let sink = AudioSlot::default();
-        let (st, act, out) = (Arc::clone(&stats), Arc::clone(&active), Arc::clone(&sink));
-        let thread = std::thread::Builder::new()
-            .name("decode-audio".into())
-            .spawn(move || {
-                let to = Playout {
-                    user_id: &user_id,
-                    mixer: &mixer,
-                    playing: &playout,
-                };
-                audio_loop(rx, to, out, st, act, first_frame)
-            })
-            .ok();
-        RemoteStream {
-            input: Some(tx),
-            thread,
-            stats,
-            active,
-            view: ViewSlot::default(),
-            sink,
-        }
+        Self::start("decode-audio", true, move |rx, stats, active, _, sink| {
+            let to = Playout {
+                user_id: &user_id,
+                mixer: &mixer,
+                playing: &playout,
+            };
+            audio_loop(rx, to, sink, stats, active, first_frame)
+        })
     }
 }
 
