@@ -5,6 +5,7 @@
 // Test support: a panic here is a failed test, with the message unwrap gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod raw;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
@@ -47,10 +48,14 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(cmd: &mut Command) -> Proc {
+        Self::spawn_keeping_stderr(cmd.stderr(Stdio::inherit()))
+    }
+
+    /// Like [`Proc::spawn`], with stderr left as `cmd` has it.
+    pub fn spawn_keeping_stderr(cmd: &mut Command) -> Proc {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();

@@ -52,6 +52,9 @@ pub const WARNING_CAMERA_DEVICE_EMPTY: i32 = 1111;
 pub const WARNING_MICROPHONE_DEVICE_EMPTY: i32 = 1201;
 /// There is no speaker (remote audio cannot be played).
 pub const WARNING_SPEAKER_DEVICE_EMPTY: i32 = 1202;
+/// The room server closed the connection because it is shutting down; the SDK reconnects
+/// (TRTC's older WARNING_ROOM_DISCONNECT).
+pub const WARNING_ROOM_DISCONNECT: i32 = 5101;
 /// An audience member tried to publish; switch to anchor first.
 pub const WARNING_IGNORE_UPSTREAM_FOR_AUDIENCE: i32 = 6001;
 

@@ -10,10 +10,12 @@
 //! | [`messages`] | [`ClientMessage`] / [`ServerMessage`], JSON over WebSocket |
 //! | [`events`] | [`TrtcEvent`], the event lines of room-bot and the UI |
 //! | [`codes`] | TRTC error and warning codes and their messages |
+//! | [`close`] | the WebSocket close codes the server sends |
 //! | [`limits`] | per-room limits of TRTC's scenes |
 
 #![warn(missing_docs)]
 
+pub mod close;
 pub mod codes;
 pub mod entry;
 pub mod events;

@@ -78,6 +78,24 @@ impl StreamKind {
         }
     }
 
+    /// Sets this kind in `state`.
+    pub fn set_in_state(self, state: &mut crate::messages::MediaState, on: bool) {
+        match self {
+            StreamKind::Audio => state.audio = on,
+            StreamKind::Big => state.video = on,
+            StreamKind::Sub => state.sub = on,
+        }
+    }
+
+    /// What a person calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StreamKind::Audio => "audio",
+            StreamKind::Big => "camera",
+            StreamKind::Sub => "screen",
+        }
+    }
+
     /// Whether `state` has this kind published.
     pub fn in_state(self, state: &crate::messages::MediaState) -> bool {
         match self {

@@ -16,6 +16,8 @@
 #![warn(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod setup;
 pub mod sfu;
 

@@ -99,11 +99,12 @@ impl Driver {
                     continue;
                 }
                 frame = next_frame(&mut self.ws) => match frame {
-                    Some(msg) => match self.route(msg) {
+                    Frame::Message(msg) => match self.route(msg) {
                         Some(msg) => Input::Message(msg),
                         None => continue,
                     },
-                    None => { self.ws = None; Input::Disconnected }
+                    Frame::Closed(Some(code)) => { self.ws = None; Input::ClosedByServer(code) }
+                    Frame::Closed(None) => { self.ws = None; Input::Disconnected }
                 },
                 _ = sleep_until(deadline) => {
                     self.session.handle_timeout(Instant::now().into_std());
@@ -224,20 +225,33 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The next server message; `None` when the connection is gone. Frames that are not valid
-/// server messages are logged and skipped: a newer server may send what this SDK doesn't know.
-async fn next_frame(ws: &mut Option<Ws>) -> Option<ServerMessage> {
+/// What the connection delivered.
+enum Frame {
+    Message(ServerMessage),
+    /// The connection is gone: with the server's close code if it sent one.
+    Closed(Option<u16>),
+}
+
+/// The next server message, or the connection's end. Frames that are not valid server
+/// messages are logged and skipped: a newer server may send what this SDK doesn't know.
+async fn next_frame(ws: &mut Option<Ws>) -> Frame {
     let Some(stream) = ws.as_mut() else {
         return std::future::pending().await;
     };
     loop {
-        match stream.next().await? {
-            Ok(Message::Text(text)) => match serde_json::from_str(text.as_str()) {
-                Ok(msg) => return Some(msg),
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(text.as_str()) {
+                Ok(msg) => return Frame::Message(msg),
                 Err(e) => warn!(error = %e, "ignoring an unknown server message"),
             },
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+            Some(Ok(Message::Close(frame))) => {
+                if let Some(f) = &frame {
+                    debug!(code = u16::from(f.code), reason = %f.reason, "the server closed the connection");
+                }
+                return Frame::Closed(frame.map(|f| u16::from(f.code)));
+            }
+            Some(Err(_)) | None => return Frame::Closed(None),
+            Some(Ok(_)) => {}
         }
     }
 }

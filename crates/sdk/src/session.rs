@@ -52,6 +52,9 @@ pub enum Input {
     ConnectFailed,
     /// The open connection closed or failed.
     Disconnected,
+    /// The server closed the connection with this WebSocket close code
+    /// (`trtc_protocol::close`).
+    ClosedByServer(u16),
     /// A message from the server.
     Message(ServerMessage),
 }
@@ -251,6 +254,17 @@ impl Session {
             Input::SwitchRole(role) => self.on_switch_role(role),
             Input::Connected => self.on_connected(now),
             Input::ConnectFailed | Input::Disconnected => self.on_link_down(now),
+            Input::ClosedByServer(code) => {
+                // A server going away on purpose is not the network failing: say so, then
+                // reconnect as after any loss (a restarted server takes the session back).
+                if trtc_protocol::close::is_shutdown(code) && self.phase == Phase::InRoom {
+                    self.emit(TrtcEvent::Warning {
+                        warning_code: trtc_protocol::codes::WARNING_ROOM_DISCONNECT,
+                        warning_msg: "the room server is shutting down; reconnecting".into(),
+                    });
+                }
+                self.on_link_down(now)
+            }
             Input::Message(m) => {
                 self.last_heard = now;
                 self.on_message(m, now);

@@ -106,7 +106,7 @@ async fn session_survives_a_server_restart_by_entering_again() {
     let mut a = Client::new(&first.url, "alice");
     assert!(a.enter(4, TrtcAppScene::VideoCall).await > 0);
     first.shutdown().await.unwrap();
-    assert_eq!(a.wait_for(|_| true).await, TrtcEvent::ConnectionLost);
+    assert_shutdown_then_lost(&mut a).await;
     // A new server process on the same address knows nothing of the session.
     let cfg = trtc_server::ServerConfig {
         listen: addr,
@@ -134,10 +134,25 @@ async fn gives_up_with_error_8_when_the_server_never_returns() {
     let mut a = Client::with_timing(&server.url, "alice", timing);
     assert!(a.enter(5, TrtcAppScene::VideoCall).await > 0);
     server.shutdown().await.unwrap();
-    assert_eq!(a.wait_for(|_| true).await, TrtcEvent::ConnectionLost);
+    assert_shutdown_then_lost(&mut a).await;
     let err = a.wait_for(|e| matches!(e, TrtcEvent::Error { .. })).await;
     assert!(
         matches!(err, TrtcEvent::Error { err_code: -8, .. }),
         "{err:?}"
     );
+}
+
+/// A server shutting down is reported as such (5101) before the loss it causes.
+async fn assert_shutdown_then_lost(a: &mut Client) {
+    assert!(
+        matches!(
+            a.wait_for(|_| true).await,
+            TrtcEvent::Warning {
+                warning_code: 5101,
+                ..
+            }
+        ),
+        "onWarning 5101 first"
+    );
+    assert_eq!(a.wait_for(|_| true).await, TrtcEvent::ConnectionLost);
 }

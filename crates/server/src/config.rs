@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub drop_timeout: Duration,
     /// How long an empty live room whose last member was audience lingers (TRTC: 10 minutes).
     pub live_room_linger: Duration,
+    /// A media claim (audio, camera, screen) that no stream backs within this is withdrawn.
+    /// Long enough for a publisher connection to come up through a slow, lossy network.
+    pub claim_grace: Duration,
     /// PEM certificate chain and key: serve `wss://` and `https://`.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Where media (UDP) flows. Its `bind_ip` is replaced by the listen address's IP unless
@@ -55,6 +58,38 @@ pub struct ServerConfig {
     pub media: crate::MediaConfig,
     /// Media binds here instead of the listen address's IP.
     pub media_bind: Option<std::net::IpAddr>,
+    /// Who may hold a connection, and how long before it must have entered a room.
+    pub admission: Admission,
+}
+
+/// Connection caps and deadlines (contract §1). A socket costs memory and a file descriptor
+/// whether or not its client ever enters a room, so these bound what a client can hold
+/// without proving it belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Concurrent connections in all (signalling and HTTP); beyond it new ones get 503.
+    pub max_connections: usize,
+    /// Concurrent connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// The TCP/TLS handshake and the WebSocket upgrade (or a plain HTTP request) finish
+    /// within this, or the socket is closed.
+    pub handshake_timeout: Duration,
+    /// After the upgrade (and after leaving a room), `enterRoom` must succeed within this;
+    /// nothing else extends it. The close says 1008.
+    pub enter_timeout: Duration,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_connections: 10_000,
+            // One office behind one NAT, or a load test on loopback, is many people on one
+            // address; this only stops one host from taking the whole server.
+            max_connections_per_ip: 2_000,
+            handshake_timeout: Duration::from_secs(10),
+            enter_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -68,6 +103,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("drop_timeout", &self.drop_timeout)
             .field("tls", &self.tls.is_some())
             .field("media", &self.media)
+            .field("admission", &self.admission)
             .finish()
     }
 }
@@ -79,9 +115,11 @@ impl Default for ServerConfig {
             apps: HashMap::new(),
             drop_timeout: Duration::from_secs(90),
             live_room_linger: Duration::from_secs(600),
+            claim_grace: Duration::from_secs(10),
             tls: None,
             media: crate::MediaConfig::default(),
             media_bind: None,
+            admission: Admission::default(),
         }
     }
 }
@@ -108,6 +146,15 @@ impl ServerConfig {
         }
     }
 
+    /// The timing rules every room of this server follows.
+    pub(crate) fn room_times(&self) -> crate::room::RoomTimes {
+        crate::room::RoomTimes {
+            drop_timeout: self.drop_timeout,
+            live_linger: self.live_room_linger,
+            claim_grace: self.claim_grace,
+        }
+    }
+
     /// How often clients should send a heartbeat: often enough that a few can be lost before
     /// the drop timeout, rarely enough to cost nothing.
     pub fn heartbeat_interval(&self) -> Duration {
@@ -131,6 +178,14 @@ pub struct FileConfig {
     pub rtc_udp_ports: Option<String>,
     /// `public_ip = "203.0.113.7"`: the address media candidates advertise.
     pub public_ip: Option<std::net::IpAddr>,
+    /// `max_connections = 10000`.
+    pub max_connections: Option<usize>,
+    /// `max_connections_per_ip = 2000`.
+    pub max_connections_per_ip: Option<usize>,
+    /// `handshake_timeout = 10` (seconds).
+    pub handshake_timeout: Option<f64>,
+    /// `enter_timeout = 10` (seconds).
+    pub enter_timeout: Option<f64>,
     /// `[[app]]` tables.
     #[serde(default)]
     pub app: Vec<AppConfig>,
@@ -157,7 +212,16 @@ pub fn parse_secs(s: &str) -> Result<Duration, String> {
     secs(v)
 }
 
-pub(crate) fn secs(v: f64) -> Result<Duration, String> {
+/// Parses a connection count (at least 1).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?} is not a positive whole number")),
+    }
+}
+
+/// Seconds as the TOML file gives them.
+pub fn secs(v: f64) -> Result<Duration, String> {
     if !(v.is_finite() && v > 0.0 && v < 1e9) {
         return Err(format!("{v} is not a positive number of seconds"));
     }

@@ -2,24 +2,27 @@
 //! the client and its room's actor. Bad input gets an error reply and the connection stays.
 
 use crate::auth::{self, Refusal};
+use crate::rate::{Limiter, Verdict};
 use crate::registry::RoomKey;
 use crate::room::{Admitted, Outbox, RoomCommand};
 use crate::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 use trtc_protocol::codes::*;
 use trtc_protocol::messages::parse_client_message;
 use trtc_protocol::{
-    ClientMessage, MediaState, ServerMessage, SessionInfo, TrtcAppScene, PROTOCOL_VERSION,
+    close, ClientMessage, MediaState, ServerMessage, SessionInfo, TrtcAppScene, PROTOCOL_VERSION,
 };
 
+/// How long a close waits for the client's close in reply.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Messages a room may queue for one client before the client counts as not reading.
 const OUTBOX_CAPACITY: usize = 128;
-/// WebSocket close code when the server shuts down ("going away").
-const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// The session this connection holds.
 struct Session {
@@ -32,49 +35,98 @@ struct Session {
     /// Weak: only the room holds this connection's outbox, so the inbox closes when the room
     /// lets go (the connection's cue to end).
     outbox: mpsc::WeakSender<ServerMessage>,
+    /// Why the room let go, once it has.
+    closing: Arc<OnceLock<u16>>,
 }
 
 pub(crate) async fn serve(ws: WebSocket, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
     let conn_id = state.next_conn_id();
     let (mut sink, mut stream) = ws.split();
     let mut session: Option<Session> = None;
-    let idle_limit = state.config.drop_timeout;
+    let enter_within = state.config.admission.enter_timeout;
+    // Only a successful enterRoom lifts the deadline; heartbeats and errors do not.
+    let mut enter_by = Instant::now() + enter_within;
+    let mut limiter = Limiter::new(std::time::Instant::now());
     debug!(conn_id, "connection opened");
-    loop {
-        let idle = tokio::time::sleep(idle_limit);
+    let closing: Option<(u16, String)> = loop {
         let reply = tokio::select! {
-            _ = shutdown.changed() => {
-                let frame = CloseFrame { code: CLOSE_GOING_AWAY, reason: Utf8Bytes::from_static("server shutting down") };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
+            _ = shutdown.changed() => break Some((close::GOING_AWAY, "server shutting down".into())),
+            _ = tokio::time::sleep_until(enter_by), if session.is_none() => {
+                break Some((close::POLICY, format!("no enterRoom within {} s", enter_within.as_secs_f32())));
             }
-            // A connection that never enters a room may not hold a socket forever.
-            _ = idle, if session.is_none() => break,
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => handle_text(&state, conn_id, &mut session, text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => Some(error(ERR_INVALID_PARAMETER, "binary frames are not part of the protocol")),
+                Some(Ok(Message::Text(text))) => {
+                    let now = std::time::Instant::now();
+                    match limiter.frame(now) {
+                        Verdict::Pass => handle_text(&state, conn_id, &mut session, &mut limiter, text.as_str()).await,
+                        Verdict::Refuse => Some(rate_limited()),
+                        Verdict::Close => break Some(abuse()),
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => match limiter.frame(std::time::Instant::now()) {
+                    Verdict::Close => break Some(abuse()),
+                    _ => Some(error(ERR_INVALID_PARAMETER, "binary frames are not part of the protocol")),
+                },
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                Some(Ok(Message::Close(_))) | None => break,
+                // tungstenite answers a client's close itself.
+                Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(e)) => {
                     debug!(conn_id, error = %e, "connection error");
-                    break;
+                    break transport_close(e);
                 }
             },
             msg = next_from_room(&mut session) => match msg {
-                Some(msg) => {
-                    if matches!(msg, ServerMessage::ExitRoom { .. }) {
-                        session = None;
+                Some(ServerMessage::ExitRoom { reason }) => {
+                    let replaced = session.as_ref().and_then(|s| s.closing.get().copied()) == Some(close::REPLACED);
+                    session = None;
+                    enter_by = Instant::now() + enter_within;
+                    let msg = ServerMessage::ExitRoom { reason };
+                    if send(&mut sink, &msg).await.is_err() {
+                        break None;
                     }
-                    Some(msg)
+                    if replaced {
+                        break Some((close::REPLACED, close::reason(close::REPLACED).into()));
+                    }
+                    None
                 }
-                // The room let go of this connection (dropped, resumed elsewhere, not reading).
-                None => break,
+                Some(msg) => Some(msg),
+                // The room let go of this connection: it said why.
+                None => {
+                    let code = session.as_ref().and_then(|s| s.closing.get().copied()).unwrap_or(close::GOING_AWAY);
+                    session = None;
+                    break Some((code, close::reason(code).into()));
+                }
             },
         };
+        if *shutdown.borrow() {
+            // Whatever the room answered while it closed ("not in a room") is not news to a
+            // client about to hear that the server is going away.
+            break Some((close::GOING_AWAY, close::reason(close::GOING_AWAY).into()));
+        }
         if let Some(reply) = reply {
             if send(&mut sink, &reply).await.is_err() {
-                break;
+                break None;
             }
+        }
+    };
+    if let Some((code, reason)) = closing {
+        debug!(conn_id, code, %reason, "closing");
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        if sink.send(Message::Close(Some(frame))).await.is_ok() {
+            // The closing handshake: read (and drop) what the client already sent until its
+            // close arrives. Closing the socket with unread data would reset it, and the reset
+            // can overtake our close frame at the client.
+            let _ = tokio::time::timeout(CLOSE_LINGER, async {
+                while let Some(Ok(m)) = stream.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
     }
     if let Some(s) = session {
@@ -88,6 +140,32 @@ pub(crate) async fn serve(ws: WebSocket, state: Arc<State>, mut shutdown: watch:
             .await;
     }
     debug!(conn_id, "connection closed");
+}
+
+/// The close for a transport error the client caused; `None` when the socket itself broke.
+fn transport_close(e: axum::Error) -> Option<(u16, String)> {
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(c) => Some((close::TOO_BIG, format!("{c}"))),
+        tungstenite::Error::Utf8(_) => Some((
+            close::INVALID_PAYLOAD,
+            "text frame is not valid UTF-8".into(),
+        )),
+        tungstenite::Error::Protocol(p) => Some((1002, format!("protocol error: {p}"))),
+        _ => None,
+    }
+}
+
+fn rate_limited() -> ServerMessage {
+    error(
+        ERR_REFUSED,
+        "rate limited: too many messages; this one was ignored",
+    )
+}
+
+fn abuse() -> (u16, String) {
+    warn!("closing a connection that kept exceeding the signalling rate limits");
+    (close::POLICY, "rate limits exceeded".into())
 }
 
 async fn next_from_room(session: &mut Option<Session>) -> Option<ServerMessage> {
@@ -116,12 +194,19 @@ async fn handle_text(
     state: &Arc<State>,
     conn_id: u64,
     session: &mut Option<Session>,
+    limiter: &mut Limiter,
     text: &str,
 ) -> Option<ServerMessage> {
     let msg = match parse_client_message(text) {
         Ok(m) => m,
         Err(reply) => return Some(reply),
     };
+    if matches!(msg, ClientMessage::MediaState(_))
+        && limiter.media_state(std::time::Instant::now()) != Verdict::Pass
+    {
+        // A Close verdict is acted on at the next frame: by then the frame bucket is empty too.
+        return Some(rate_limited());
+    }
     match msg {
         ClientMessage::EnterRoom {
             protocol,
@@ -303,10 +388,8 @@ async fn enter(
         None => false,
     };
     let (tx, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-    let outbox = Outbox {
-        conn_id,
-        tx: tx.clone(),
-    };
+    let outbox = Outbox::new(conn_id, tx.clone());
+    let closing = Arc::clone(&outbox.closing);
     let (room, admitted) = ask_room(state, &key, scene, |reply| RoomCommand::Enter {
         user_id: p.user_id.clone(),
         role: p.role,
@@ -327,6 +410,7 @@ async fn enter(
         inbox,
         media: admitted.media,
         outbox: tx.downgrade(),
+        closing,
     });
     Ok(SessionInfo {
         session_token: admitted.token,
@@ -347,8 +431,7 @@ async fn ask_room(
         let room = state.registry.room(
             key,
             scene,
-            state.config.drop_timeout,
-            state.config.live_room_linger,
+            state.config.room_times(),
             &state.config.effective_media(),
         );
         let (reply, answer) = oneshot::channel();
@@ -390,10 +473,8 @@ async fn resume(
         .session(token)
         .ok_or((ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string()))?;
     let (tx, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-    let outbox = Outbox {
-        conn_id,
-        tx: tx.clone(),
-    };
+    let outbox = Outbox::new(conn_id, tx.clone());
+    let closing = Arc::clone(&outbox.closing);
     // A room that no longer exists has no such session; never create one for a resume.
     let not_found = || (ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string());
     let room = state.registry.existing_room(&key).ok_or_else(not_found)?;
@@ -418,6 +499,7 @@ async fn resume(
         inbox,
         media: admitted.media,
         outbox: tx.downgrade(),
+        closing,
     });
     Ok(admitted.members)
 }

@@ -3,6 +3,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`config`] | [`ServerConfig`], flags and the TOML file |
+//! | `admission` | connection caps, the accept loop's back-off when out of file descriptors |
 //! | `auth` | app, userSig and privateMapKey checks, in contract order |
 //! | `connection` | one task per WebSocket: parse, check, relay |
 //! | `registry` | rooms by key, sessions by resume token |
@@ -10,26 +11,33 @@
 //! | `trtc_rtc::sfu` | the SFU (peer connections, forwarding, keyframe requests), in the one crate on WebRTC |
 //!
 //! Drive it with [`spawn`] (tests, the app's built-in server) or [`run`] (the binary). Shutdown
-//! is one `watch` signal every task watches: each client gets a clean close (1001), then `run`
-//! returns.
+//! is one `watch` signal every task watches: each client gets a clean close (1001), every room
+//! closes its peer connections, then `run` returns.
 
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod logging;
 
+mod admission;
 mod auth;
 mod connection;
+mod rate;
 mod registry;
 mod room;
 
 pub use config::{AppConfig, ServerConfig};
 pub use trtc_rtc::sfu::MediaConfig;
 
+use admission::{AcceptBackoff, Gate, Slot};
 use anyhow::Context;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State as AxState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -42,13 +50,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 use tracing::{debug, info};
 
 /// WebSocket messages above this size close the connection (1009); below it but above
 /// [`trtc_protocol::messages::MAX_FRAME_BYTES`] they get an error reply.
 const MAX_WS_MESSAGE: usize = 1 << 20;
-/// How long shutdown waits for connections to close before giving up on them.
+/// How long shutdown waits for connections and rooms to close before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// tungstenite's read buffer defaults to 128 KiB per socket, which was most of an idle
+/// connection's cost; messages larger than this still arrive, in several reads.
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_WRITE_BUFFER: usize = 4 * 1024;
 
 /// Shared by every connection.
 pub(crate) struct State {
@@ -138,9 +151,14 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
+    let gate = Gate::new(config.admission);
+    let deadline = config.admission.handshake_timeout;
+    let mut backoff = AcceptBackoff::default();
     let state = Arc::new(State {
         config,
-        registry: Arc::new(Registry::default()),
+        // Each room's actor holds the registry, and the registry a clone of `alive`: shutdown
+        // also waits for every room to close its peer connections.
+        registry: Registry::new(shutdown.clone(), alive.clone()),
         conn_ids: AtomicU64::new(1),
         shutdown: shutdown.clone(),
         alive,
@@ -155,40 +173,77 @@ async fn serve(
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff.succeeded();
+                    a
+                }
+                // Out of descriptors: the pending connection stays queued, and accepting again
+                // at once would fail again at once (a spinning core). Wait for sockets to close.
+                Err(e) if admission::is_resource_exhaustion(&e) => {
+                    let pause = backoff.failed(&e, gate.open(), std::time::Instant::now());
+                    tokio::select! {
+                        _ = shutdown.changed() => break,
+                        _ = tokio::time::sleep(pause) => continue,
+                    }
+                }
                 Err(e) => {
                     debug!(error = %e, "accept failed");
                     continue;
                 }
             },
         };
+        let slot = match gate.admit(peer.ip()) {
+            Ok(slot) => Arc::new(slot),
+            Err(full) => {
+                debug!(%peer, ?full, "connection refused: at the cap");
+                if tls.is_none() {
+                    // Best effort and never waits: a client that doesn't read just sees the close.
+                    let _ = tcp.try_write(admission::refusal(full));
+                }
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Every request of this connection carries its slot; an upgraded WebSocket keeps it.
+        let request_slot = Arc::clone(&slot);
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Arc::clone(&request_slot));
+                req
+            },
+        ));
         let tls = tls.clone();
         let guard = state.alive.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _guard = guard;
+            let _slot = slot;
             let builder = ConnBuilder::new(TokioExecutor::new());
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(stream) => {
+            // The TLS handshake and the HTTP exchange (a request, or the upgrade) share one
+            // deadline: a client that sends nothing, or a byte a second, is closed at it.
+            let exchange = async {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => {
+                            let conn = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            serve_until(conn, &mut conn_shutdown).await
+                        }
+                        Err(e) => Err(format!("TLS handshake failed: {e}").into()),
+                    },
+                    None => {
                         let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
                         serve_until(conn, &mut conn_shutdown).await
                     }
-                    Err(e) => {
-                        debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-                    serve_until(conn, &mut conn_shutdown).await
                 }
             };
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "HTTP connection ended with an error");
+            match tokio::time::timeout(deadline, exchange).await {
+                Err(_) => {
+                    debug!(%peer, "closed: no request or upgrade within the handshake deadline")
+                }
+                Ok(Err(e)) => debug!(%peer, error = %e, "HTTP connection ended with an error"),
+                Ok(Ok(())) => {}
             }
         });
     }
@@ -224,13 +279,20 @@ where
     }
 }
 
-async fn ws_handler(ws: WebSocketUpgrade, AxState(state): AxState<Arc<State>>) -> Response {
+async fn ws_handler(
+    ws: WebSocketUpgrade,
+    AxState(state): AxState<Arc<State>>,
+    Extension(slot): Extension<Arc<Slot>>,
+) -> Response {
     let shutdown = state.shutdown.clone();
     let guard = state.alive.clone();
     ws.max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             let _guard = guard;
+            let _slot = slot;
             connection::serve(socket, state, shutdown).await;
         })
         .into_response()

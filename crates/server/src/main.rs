@@ -5,7 +5,7 @@ use clap::Parser;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use trtc_server::config::{parse_port_range, parse_secs, FileConfig};
+use trtc_server::config::{parse_count, parse_port_range, parse_secs, secs, FileConfig};
 use trtc_server::{AppConfig, ServerConfig};
 
 #[derive(Parser, Debug)]
@@ -38,6 +38,18 @@ struct Cli {
     /// The address media candidates advertise (behind 1:1 NAT, or listening on 0.0.0.0).
     #[arg(long = "public-ip")]
     public_ip: Option<std::net::IpAddr>,
+    /// Concurrent connections in all; beyond it new ones are answered 503.
+    #[arg(long = "max-connections", value_parser = parse_count)]
+    max_connections: Option<usize>,
+    /// Concurrent connections from one IP address.
+    #[arg(long = "max-connections-per-ip", value_parser = parse_count)]
+    max_connections_per_ip: Option<usize>,
+    /// Seconds for the TCP/TLS handshake and the WebSocket upgrade (default 10).
+    #[arg(long = "handshake-timeout", value_parser = parse_secs)]
+    handshake_timeout: Option<std::time::Duration>,
+    /// Seconds after the upgrade within which enterRoom must succeed (default 10).
+    #[arg(long = "enter-timeout", value_parser = parse_secs)]
+    enter_timeout: Option<std::time::Duration>,
     /// Log as JSON lines instead of text.
     #[arg(long = "log-json")]
     log_json: bool,
@@ -56,8 +68,43 @@ fn settings(cli: Cli) -> anyhow::Result<ServerConfig> {
         cfg.listen = l;
     }
     if let Some(t) = file.drop_timeout {
-        cfg.drop_timeout =
-            trtc_server::config::parse_secs(&t.to_string()).map_err(anyhow::Error::msg)?;
+        cfg.drop_timeout = secs(t).map_err(anyhow::Error::msg)?;
+    }
+    let limits = &mut cfg.admission;
+    for (file, cli, slot) in [
+        (
+            file.max_connections,
+            cli.max_connections,
+            &mut limits.max_connections,
+        ),
+        (
+            file.max_connections_per_ip,
+            cli.max_connections_per_ip,
+            &mut limits.max_connections_per_ip,
+        ),
+    ] {
+        if let Some(n) = cli.or(file) {
+            anyhow::ensure!(n > 0, "connection limits must be at least 1");
+            *slot = n;
+        }
+    }
+    for (file, cli, slot) in [
+        (
+            file.handshake_timeout,
+            cli.handshake_timeout,
+            &mut limits.handshake_timeout,
+        ),
+        (
+            file.enter_timeout,
+            cli.enter_timeout,
+            &mut limits.enter_timeout,
+        ),
+    ] {
+        if let Some(t) = cli {
+            *slot = t;
+        } else if let Some(t) = file {
+            *slot = secs(t).map_err(anyhow::Error::msg)?;
+        }
     }
     cfg.apps = file
         .app
@@ -99,17 +146,7 @@ fn settings(cli: Cli) -> anyhow::Result<ServerConfig> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if cli.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    trtc_server::logging::init(cli.log_json);
     let cfg = settings(cli)?;
     tracing::info!(config = ?cfg, "starting");
     if cfg.listen.ip().is_unspecified() && cfg.media.public_ip.is_none() {

@@ -6,8 +6,7 @@ use rand::RngCore;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use trtc_protocol::{RoomId, TrtcAppScene};
 
 /// Rooms are per application: the same room ID in two apps is two rooms.
@@ -26,10 +25,14 @@ impl fmt::Display for RoomKey {
 }
 
 /// Rooms and resumable sessions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     rooms: Mutex<HashMap<RoomKey, mpsc::Sender<RoomCommand>>>,
     sessions: Mutex<HashMap<String, (RoomKey, String)>>,
+    /// Every room's actor watches it and closes its media when it fires.
+    shutdown: watch::Receiver<bool>,
+    /// Held (through the registry) by every room: shutdown waits until all are gone.
+    _alive: mpsc::Sender<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,13 +42,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Registry {
+    /// An empty registry whose rooms stop on `shutdown`.
+    pub fn new(shutdown: watch::Receiver<bool>, alive: mpsc::Sender<()>) -> Arc<Registry> {
+        Arc::new(Registry {
+            rooms: Mutex::default(),
+            sessions: Mutex::default(),
+            shutdown,
+            _alive: alive,
+        })
+    }
+
     /// The room's actor, started with `scene` if the room does not exist yet.
     pub fn room(
         self: &Arc<Self>,
         key: &RoomKey,
         scene: TrtcAppScene,
-        drop_timeout: Duration,
-        live_linger: Duration,
+        times: room::RoomTimes,
         media: &crate::MediaConfig,
     ) -> mpsc::Sender<RoomCommand> {
         let mut rooms = lock(&self.rooms);
@@ -56,9 +68,9 @@ impl Registry {
             key.clone(),
             scene,
             Arc::clone(self),
-            drop_timeout,
-            live_linger,
+            times,
             media.clone(),
+            self.shutdown.clone(),
         );
         rooms.insert(key.clone(), tx.clone());
         tx

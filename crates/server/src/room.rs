@@ -4,20 +4,27 @@
 //! Connections talk to it with [`RoomCommand`]s; it talks back through each member's bounded
 //! outbox. A member whose outbox is full (a client not reading) is detached rather than let
 //! memory grow; its client resumes and catches up from the member list.
+//!
+//! Time is an input: [`Room::handle`] and [`Room::tick`] take `now`, and only the actor loop
+//! reads the clock, so the drop timeout, linger and claim deadlines are tested in virtual time
+//! (`tests.rs`).
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz;
 mod media;
+mod members;
+#[cfg(test)]
+mod tests;
 
 use crate::auth::Refusal;
 use crate::registry::{Registry, RoomKey};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info};
-use trtc_protocol::codes::*;
-use trtc_protocol::limits::{MAX_ANCHORS, MAX_AUDIENCE, MAX_CALL_USERS};
-use trtc_protocol::{MediaState, ServerMessage, TrtcAppScene, TrtcRole};
+use trtc_protocol::{close, MediaState, ServerMessage, TrtcAppScene, TrtcRole};
 use trtc_rtc::sfu::{MediaConfig, MediaNotice, RoomMedia};
 
 /// Leave reasons of onRemoteUserLeaveRoom.
@@ -35,6 +42,25 @@ pub struct Outbox {
     pub conn_id: u64,
     /// Messages for the client; bounded.
     pub tx: mpsc::Sender<ServerMessage>,
+    /// Why the room let go of this connection, read by the connection once its inbox closes
+    /// and sent as the close frame's code.
+    pub closing: Arc<OnceLock<u16>>,
+}
+
+impl Outbox {
+    /// A new outbox for connection `conn_id`.
+    pub fn new(conn_id: u64, tx: mpsc::Sender<ServerMessage>) -> Outbox {
+        Outbox {
+            conn_id,
+            tx,
+            closing: Arc::default(),
+        }
+    }
+
+    /// The room lets go of this connection for `code` (one of [`close`]'s codes).
+    fn close(self, code: u16) {
+        let _ = self.closing.set(code);
+    }
 }
 
 /// A successful entry or resumption.
@@ -90,6 +116,17 @@ pub enum RoomCommand {
     },
 }
 
+/// A room's timing rules.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomTimes {
+    /// A member silent this long is removed (reason 1).
+    pub drop_timeout: Duration,
+    /// How long an empty live room whose last member was audience lingers.
+    pub live_linger: Duration,
+    /// A media claim no stream backs within this is withdrawn.
+    pub claim_grace: Duration,
+}
+
 #[derive(Debug)]
 struct Member {
     role: TrtcRole,
@@ -98,6 +135,12 @@ struct Member {
     token: String,
     /// What the rules let this member publish.
     media: MediaState,
+    /// Which of its streams the SFU receives now.
+    backed: MediaState,
+    /// Set while a kind in `media` has never been backed by a stream since it was claimed:
+    /// when the grace passes, the claim is withdrawn (nobody holds the screen-share slot, or
+    /// shows a camera tile, with nothing behind it).
+    unbacked_since: Option<Instant>,
     /// Whether its publishing connection carries media. While it does not, the others see
     /// nothing published (a frozen picture is worse than the placeholder); the membership
     /// itself waits for the drop timeout.
@@ -105,12 +148,33 @@ struct Member {
 }
 
 impl Member {
-    /// What the others are told this member publishes.
+    fn new(role: TrtcRole, outbox: Outbox, token: String, now: Instant) -> Member {
+        Member {
+            role,
+            outbox: Some(outbox),
+            last_seen: now,
+            token,
+            media: MediaState::default(),
+            backed: MediaState::default(),
+            unbacked_since: None,
+            link_up: true,
+        }
+    }
+
+    /// What the others are told this member publishes: the one answer to "what may this
+    /// member be seen publishing", used for every message that tells it.
     fn published(&self) -> MediaState {
         if self.link_up {
             self.media
         } else {
             MediaState::default()
+        }
+    }
+
+    /// Lets go of the member's connection, telling it why.
+    fn detach(&mut self, code: u16) {
+        if let Some(out) = self.outbox.take() {
+            out.close(code);
         }
     }
 }
@@ -120,8 +184,7 @@ struct Room {
     scene: TrtcAppScene,
     members: BTreeMap<String, Member>,
     registry: Arc<Registry>,
-    drop_timeout: Duration,
-    live_linger: Duration,
+    times: RoomTimes,
     /// Set when the room became empty and should end at this time.
     empty_since: Option<Instant>,
     linger: Duration,
@@ -130,64 +193,94 @@ struct Room {
     media: Arc<RoomMedia>,
 }
 
-/// Starts a room's actor; it ends itself (and leaves the registry) when the room dissolves.
+/// Starts a room's actor; it ends itself (and leaves the registry) when the room dissolves or
+/// the server shuts down.
 pub fn spawn(
     key: RoomKey,
     scene: TrtcAppScene,
     registry: Arc<Registry>,
-    drop_timeout: Duration,
-    live_linger: Duration,
+    times: RoomTimes,
     media: MediaConfig,
+    shutdown: watch::Receiver<bool>,
 ) -> mpsc::Sender<RoomCommand> {
     let (tx, rx) = mpsc::channel(256);
     let (media, notices) = RoomMedia::new(media);
-    let room = Room {
-        key,
-        scene,
-        members: BTreeMap::new(),
-        registry,
-        drop_timeout,
-        live_linger,
-        empty_since: Some(Instant::now()),
-        // A room whose first entry never completes goes away on its own.
-        linger: Duration::from_secs(5),
-        dissolved: false,
-        media,
-    };
-    tokio::spawn(room.run(rx, notices));
+    let room = Room::new(key, scene, registry, times, media, Instant::now());
+    tokio::spawn(room.run(rx, notices, shutdown));
     tx
 }
 
 impl Room {
+    fn new(
+        key: RoomKey,
+        scene: TrtcAppScene,
+        registry: Arc<Registry>,
+        times: RoomTimes,
+        media: Arc<RoomMedia>,
+        now: Instant,
+    ) -> Room {
+        Room {
+            key,
+            scene,
+            members: BTreeMap::new(),
+            registry,
+            times,
+            empty_since: Some(now),
+            // A room whose first entry never completes goes away on its own.
+            linger: Duration::from_secs(5),
+            dissolved: false,
+            media,
+        }
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<RoomCommand>,
         mut notices: mpsc::UnboundedReceiver<MediaNotice>,
+        mut shutdown: watch::Receiver<bool>,
     ) {
         info!(room = %self.key, scene = self.scene.name(), "room created");
-        let tick = (self.drop_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let tick =
+            (self.times.drop_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let mut ticker = tokio::time::interval(tick);
-        while !self.dissolved {
+        let mut shutting_down = *shutdown.borrow();
+        while !self.dissolved && !shutting_down {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd),
+                    Some(cmd) => self.handle(cmd, Instant::now()),
                     None => break,
                 },
                 Some(notice) = notices.recv() => self.media_notice(notice),
-                _ = ticker.tick() => {
-                    let now = Instant::now();
-                    self.drop_silent(now);
-                    if self.empty_since.is_some_and(|t| now.duration_since(t) >= self.linger) {
-                        self.dissolve();
-                    }
-                }
+                _ = ticker.tick() => self.tick(Instant::now()),
+                changed = shutdown.changed() => shutting_down = changed.is_err() || *shutdown.borrow(),
             }
         }
         // Commands that raced with dissolution are dropped unanswered; their senders retry
         // with a fresh room (see `connection::ask_room`).
         rx.close();
         while rx.try_recv().is_ok() {}
-        info!(room = %self.key, "room dissolved");
+        if shutting_down {
+            // Connections send their own 1001; the room closes every peer connection before
+            // the server reports that it stopped.
+            let closed = self.media.close_all().await;
+            self.registry.remove_room(&self.key);
+            info!(room = %self.key, peer_connections = closed, "room closed for shutdown");
+        } else {
+            info!(room = %self.key, "room dissolved");
+        }
+    }
+
+    /// What the passage of time does: silent members go, unbacked claims are withdrawn, an
+    /// empty room ends after its linger.
+    fn tick(&mut self, now: Instant) {
+        self.drop_silent(now);
+        self.withdraw_unbacked(now);
+        if self
+            .empty_since
+            .is_some_and(|t| now.duration_since(t) >= self.linger)
+        {
+            self.dissolve();
+        }
     }
 
     /// Leaves the registry; the run loop ends after the current command.
@@ -200,7 +293,7 @@ impl Room {
         !self.scene.is_live() || role == TrtcRole::Anchor
     }
 
-    fn handle(&mut self, cmd: RoomCommand) {
+    fn handle(&mut self, cmd: RoomCommand, now: Instant) {
         match cmd {
             RoomCommand::Enter {
                 user_id,
@@ -210,7 +303,7 @@ impl Room {
                 outbox,
                 reply,
             } => {
-                let _ = reply.send(self.enter(user_id, role, scene, repeat, outbox));
+                let _ = reply.send(self.enter(user_id, role, scene, repeat, outbox, now));
             }
             RoomCommand::Resume {
                 user_id,
@@ -218,11 +311,11 @@ impl Room {
                 outbox,
                 reply,
             } => {
-                let _ = reply.send(self.resume(&user_id, &token, outbox));
+                let _ = reply.send(self.resume(&user_id, &token, outbox, now));
             }
             RoomCommand::Exit { user_id, conn_id } => {
                 if self.is_current(&user_id, conn_id) {
-                    if let Some(m) = self.remove(&user_id, LEAVE_EXIT) {
+                    if let Some(m) = self.remove(&user_id, LEAVE_EXIT, now) {
                         if let Some(out) = m.outbox {
                             let _ = out
                                 .tx
@@ -242,7 +335,7 @@ impl Room {
             RoomCommand::Heartbeat { user_id, conn_id } => {
                 if self.is_current(&user_id, conn_id) {
                     if let Some(m) = self.members.get_mut(&user_id) {
-                        m.last_seen = Instant::now();
+                        m.last_seen = now;
                     }
                 }
             }
@@ -252,7 +345,7 @@ impl Room {
                 state,
                 reply,
             } => {
-                let _ = reply.send(self.set_media(&user_id, conn_id, state));
+                let _ = reply.send(self.set_media(&user_id, conn_id, state, now));
             }
             RoomCommand::Detach { user_id, conn_id } => {
                 if self.is_current(&user_id, conn_id) {
@@ -270,232 +363,6 @@ impl Room {
             .get(user_id)
             .and_then(|m| m.outbox.as_ref())
             .is_some_and(|o| o.conn_id == conn_id)
-    }
-
-    fn count(&self, role: TrtcRole) -> usize {
-        self.members.values().filter(|m| m.role == role).count()
-    }
-
-    /// Whether one more member of `role` fits (a replaced session does not count twice).
-    fn has_room_for(&self, user_id: &str, role: TrtcRole) -> bool {
-        let existing = self.members.get(user_id).map(|m| m.role);
-        let others = |r: TrtcRole| self.count(r) - usize::from(existing == Some(r));
-        if !self.scene.is_live() {
-            return self.members.len() - usize::from(existing.is_some()) < MAX_CALL_USERS;
-        }
-        match role {
-            TrtcRole::Anchor => others(TrtcRole::Anchor) < MAX_ANCHORS,
-            TrtcRole::Audience => others(TrtcRole::Audience) < MAX_AUDIENCE,
-        }
-    }
-
-    fn enter(
-        &mut self,
-        user_id: String,
-        role: TrtcRole,
-        scene: TrtcAppScene,
-        repeat: bool,
-        outbox: Outbox,
-    ) -> Result<Admitted, Refusal> {
-        // Call scenes have no roles: everyone is effectively an anchor.
-        let role = if scene.is_live() {
-            role
-        } else {
-            TrtcRole::Anchor
-        };
-        if !self.has_room_for(&user_id, role) {
-            return Err((
-                ERR_SERVER_CENTER_ROOM_FULL,
-                format!("room {} is full", self.key.room),
-            ));
-        }
-        if repeat {
-            return Err((
-                ERR_TRTC_ENTER_ROOM_REFUSED,
-                "enterRoom repeated on the same connection".into(),
-            ));
-        }
-        if scene != self.scene {
-            return Err((
-                ERR_TRTC_ENTER_ROOM_FAILED,
-                format!(
-                    "room {} is a {} room; entering it as {} is refused (all users of a room use the first user's scene)",
-                    self.key.room,
-                    self.scene.name(),
-                    scene.name()
-                ),
-            ));
-        }
-        let token = self.registry.new_token(&self.key, &user_id);
-        let member = Member {
-            role,
-            outbox: Some(outbox),
-            last_seen: Instant::now(),
-            token: token.clone(),
-            media: MediaState::default(),
-            link_up: true,
-        };
-        let was_visible = match self.members.insert(user_id.clone(), member) {
-            Some(old) => {
-                // The same user entered again: the earlier session ends, others see nothing
-                // unless the user's visibility changed with the new role.
-                info!(room = %self.key, user = %user_id, "earlier session replaced");
-                self.registry.forget_token(&old.token);
-                self.media.remove_user(&user_id);
-                if old.media.any() {
-                    self.broadcast_except(
-                        &user_id,
-                        ServerMessage::RemoteMediaState {
-                            user_id: user_id.clone(),
-                            state: MediaState::default(),
-                        },
-                    );
-                }
-                if let Some(out) = old.outbox {
-                    let _ = out.tx.try_send(ServerMessage::ExitRoom {
-                        reason: EXIT_REMOVED,
-                    });
-                }
-                Some(self.visible(old.role))
-            }
-            None => None,
-        };
-        self.empty_since = None;
-        let now_visible = self.visible(role);
-        match (was_visible, now_visible) {
-            (None | Some(false), true) => self.broadcast_except(
-                &user_id,
-                ServerMessage::RemoteUserEnterRoom {
-                    user_id: user_id.clone(),
-                },
-            ),
-            (Some(true), false) => self.broadcast_except(
-                &user_id,
-                ServerMessage::RemoteUserLeaveRoom {
-                    user_id: user_id.clone(),
-                    reason: LEAVE_TO_AUDIENCE,
-                },
-            ),
-            _ => {}
-        }
-        info!(room = %self.key, user = %user_id, role = role.name(), members = self.members.len(), "entered");
-        self.send_media_states_to(&user_id);
-        Ok(Admitted {
-            token,
-            members: self.visible_members_except(&user_id),
-            media: Arc::clone(&self.media),
-        })
-    }
-
-    fn resume(&mut self, user_id: &str, token: &str, outbox: Outbox) -> Result<Admitted, Refusal> {
-        let members = self.visible_members_except(user_id);
-        let m = self
-            .members
-            .get_mut(user_id)
-            .filter(|m| m.token == token)
-            .ok_or((ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string()))?;
-        // A half-open earlier connection loses its outbox, which closes it.
-        m.outbox = Some(outbox);
-        m.last_seen = Instant::now();
-        info!(room = %self.key, user = %user_id, "session resumed");
-        self.send_media_states_to(user_id);
-        Ok(Admitted {
-            token: token.into(),
-            members,
-            media: Arc::clone(&self.media),
-        })
-    }
-
-    fn switch_role(&mut self, user_id: &str, conn_id: u64, role: TrtcRole) -> Refusal {
-        if !self.is_current(user_id, conn_id) {
-            return (ERR_REFUSED, "not in this room".into());
-        }
-        if !self.scene.is_live() {
-            return (
-                ERR_INVALID_PARAMETER,
-                "switchRole is only for live scenes".into(),
-            );
-        }
-        let old = self.members.get(user_id).map_or(role, |m| m.role);
-        if old == role {
-            return (ERR_NULL, "ok".into());
-        }
-        if !self.has_room_for(user_id, role) {
-            return (
-                ERR_SERVER_CENTER_ROOM_FULL,
-                format!("room {} already has {MAX_ANCHORS} anchors", self.key.room),
-            );
-        }
-        let mut unpublished = false;
-        if let Some(m) = self.members.get_mut(user_id) {
-            m.role = role;
-            if role == TrtcRole::Audience && m.media.any() {
-                // An anchor turning audience stops publishing at once.
-                m.media = MediaState::default();
-                unpublished = true;
-            }
-        }
-        if unpublished {
-            self.media.set_allowed(user_id, MediaState::default());
-            self.broadcast_except(
-                user_id,
-                ServerMessage::RemoteMediaState {
-                    user_id: user_id.into(),
-                    state: MediaState::default(),
-                },
-            );
-        }
-        let event = match role {
-            TrtcRole::Anchor => ServerMessage::RemoteUserEnterRoom {
-                user_id: user_id.into(),
-            },
-            TrtcRole::Audience => ServerMessage::RemoteUserLeaveRoom {
-                user_id: user_id.into(),
-                reason: LEAVE_TO_AUDIENCE,
-            },
-        };
-        self.broadcast_except(user_id, event);
-        (ERR_NULL, "ok".into())
-    }
-
-    fn remove(&mut self, user_id: &str, reason: u8) -> Option<Member> {
-        let m = self.members.remove(user_id)?;
-        self.registry.forget_token(&m.token);
-        self.media.remove_user(user_id);
-        if self.visible(m.role) {
-            self.broadcast_except(
-                user_id,
-                ServerMessage::RemoteUserLeaveRoom {
-                    user_id: user_id.into(),
-                    reason,
-                },
-            );
-        }
-        info!(room = %self.key, user = %user_id, reason, members = self.members.len(), "left");
-        if self.members.is_empty() {
-            self.empty_since = Some(Instant::now());
-            // Call rooms dissolve at once; a live room whose last leaver was audience lingers.
-            if self.scene.is_live() && m.role == TrtcRole::Audience {
-                self.linger = self.live_linger;
-            } else {
-                self.dissolve();
-            }
-        }
-        Some(m)
-    }
-
-    fn drop_silent(&mut self, now: Instant) {
-        let silent: Vec<String> = self
-            .members
-            .iter()
-            .filter(|(_, m)| now.duration_since(m.last_seen) >= self.drop_timeout)
-            .map(|(u, _)| u.clone())
-            .collect();
-        for user in silent {
-            info!(room = %self.key, user = %user, "dropped after the drop timeout");
-            // Dropping the member drops its outbox, which closes a still-open connection.
-            self.remove(&user, LEAVE_TIMEOUT);
-        }
     }
 
     fn visible_members_except(&self, user_id: &str) -> Vec<String> {
@@ -516,7 +383,7 @@ impl Room {
                 if out.tx.try_send(msg.clone()).is_err() {
                     // Full or closed: detach; the client resumes and resyncs from the member list.
                     debug!(room = %self.key, user = %u, "outbox full; detaching");
-                    m.outbox = None;
+                    m.detach(close::NOT_READING);
                 }
             }
         }

@@ -6,7 +6,7 @@
 //! reassembled access units out, counters, and [`PeerEvent`]s tagged with the connection they
 //! are about (a connection replaced by a new one may still report its end).
 
-mod assembler;
+pub(crate) mod assembler;
 mod publisher;
 mod subscriber;
 

@@ -30,6 +30,16 @@ pub enum MediaNotice {
         /// Whether media can flow.
         up: bool,
     },
+    /// The SFU started (`present`) or stopped receiving one of `user_id`'s streams: what
+    /// backs its claims.
+    Stream {
+        /// Whose.
+        user_id: String,
+        /// Which.
+        kind: StreamKind,
+        /// Whether the stream now arrives.
+        present: bool,
+    },
 }
 
 /// A track someone publishes.
@@ -170,9 +180,27 @@ impl RoomMedia {
             inner.sessions.remove(user_id)
         };
         if let Some(session) = session {
-            tokio::spawn(async move { session.close().await });
+            tokio::spawn(async move {
+                session.close().await;
+            });
         }
         self.refresh_others(user_id);
+    }
+
+    /// The server is stopping: every member's connections close before this returns. Returns
+    /// how many peer connections were closed.
+    pub async fn close_all(&self) -> usize {
+        let sessions: Vec<Arc<MediaSession>> = {
+            let mut inner = self.lock();
+            inner.publications.clear();
+            inner.allowed.clear();
+            inner.sessions.drain().map(|(_, s)| s).collect()
+        };
+        let mut closed = 0;
+        for s in sessions {
+            closed += s.close().await;
+        }
+        closed
     }
 
     /// A publisher's track arrived.
@@ -208,6 +236,11 @@ impl RoomMedia {
                 .insert((user_id.to_owned(), kind), Arc::clone(&publication));
             publication
         };
+        self.notify(MediaNotice::Stream {
+            user_id: user_id.to_owned(),
+            kind,
+            present: true,
+        });
         self.refresh_others(user_id);
         publication
     }
@@ -223,6 +256,11 @@ impl RoomMedia {
             }
         };
         if removed {
+            self.notify(MediaNotice::Stream {
+                user_id: publication.user_id.clone(),
+                kind: publication.kind,
+                present: false,
+            });
             self.refresh_others(&publication.user_id);
         }
     }

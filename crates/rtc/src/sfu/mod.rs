@@ -9,6 +9,7 @@
 //! each publication's RTP packets go through a broadcast channel to one `TrackLocalStaticRTP`
 //! per subscriber, with only the SSRC rewritten.
 
+mod forward;
 mod hub;
 mod session;
 

@@ -6,30 +6,41 @@
 //! offer the client never answered, is rebuilt and offered afresh (the client sees the new
 //! ufrag and starts a new connection too).
 
+use super::forward::{forward, BySsrc, Forward};
 use super::hub::{MediaNotice, Publication, RoomMedia};
 use super::new_peer_connection;
 use crate::setup::{
-    answer_offer, codec, err, ice_ufrag, next_conn_id, rtc_kind, wait_gathered, LinkState,
-    TransportError,
+    answer_offer, err, ice_ufrag, next_conn_id, wait_gathered, LinkState, TransportError,
+    ICE_DISCONNECTED_AFTER, ICE_FAILED_AFTER,
 };
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
 use trtc_protocol::rtp::StreamKind;
 use trtc_protocol::ServerMessage;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
 };
-use webrtc::rtp_transceiver::RtpSender;
+
+/// A subscriber offer the client has not answered within this is taken as lost (a client
+/// answers in milliseconds).
+const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// A connection with both descriptions set that has not connected within this never will:
+/// the time ICE takes to declare a pair dead.
+const CONNECT_DEADLINE: Duration =
+    Duration::from_secs(ICE_FAILED_AFTER.as_secs() + ICE_DISCONNECTED_AFTER.as_secs());
+/// How often a subscriber connection's deadlines are checked.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Subscriber connections in a row that never worked before the server stops offering until
+/// something changes (a new publication, a resumption): a client that cannot answer gets a
+/// few tries, not an offer every few seconds for ever.
+const MAX_STRIKES: u32 = 3;
 
 /// A member's media connections.
 pub struct MediaSession {
@@ -40,11 +51,15 @@ pub struct MediaSession {
     publisher: tokio::sync::Mutex<Option<Conn>>,
     subscriber: tokio::sync::Mutex<Subscriber>,
     /// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
-    by_ssrc: Arc<parking_lot::Mutex<HashMap<u32, Arc<Publication>>>>,
-    /// The subscriber connection can carry media (DTLS done). A keyframe asked for before
-    /// then is lost on the way and, through the publisher's request merging, delays the one
-    /// asked for at connection.
-    subscriber_connected: AtomicBool,
+    by_ssrc: BySsrc,
+    /// The subscriber connection can carry media (DTLS done). Nothing is forwarded before.
+    /// A keyframe asked for before then is lost on the way and, through the publisher's
+    /// request merging, delays the one asked for at connection.
+    subscriber_connected: Arc<AtomicBool>,
+    /// Subscriber connections in a row that never connected or whose offer went unanswered.
+    subscriber_strikes: AtomicU32,
+    /// The publisher connection has connected at least once.
+    publisher_connected: AtomicBool,
     /// Ids of the current connections: a replaced connection still reports its end, which
     /// must not be taken for the new one's.
     publisher_id: AtomicU64,
@@ -77,22 +92,9 @@ struct Subscriber {
     awaiting_answer: bool,
     /// Publications changed while an offer was out.
     dirty: bool,
-}
-
-/// One publication forwarded to this member.
-struct Forward {
-    publication: Arc<Publication>,
-    sender: Arc<dyn RtpSender>,
-    ssrc: u32,
-    tasks: [JoinHandle<()>; 2],
-}
-
-impl Drop for Forward {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
+    /// When the last offer went out, and when the last answer was applied.
+    offered_at: Option<Instant>,
+    answered_at: Option<Instant>,
 }
 
 /// Events of one connection.
@@ -127,7 +129,10 @@ impl PeerConnectionEventHandler for Handler {
                 .subscriber_connected
                 .store(link == LinkState::Connected, Ordering::Relaxed);
             match link {
-                LinkState::Connected => session.request_keyframes().await,
+                LinkState::Connected => {
+                    session.subscriber_strikes.store(0, Ordering::Relaxed);
+                    session.request_keyframes().await
+                }
                 LinkState::Failed => {
                     // The client cannot offer this connection again; only a new one helps.
                     tokio::spawn(async move { session.rebuild_subscriber().await });
@@ -135,6 +140,9 @@ impl PeerConnectionEventHandler for Handler {
                 _ => {}
             }
         } else if session.publisher_id.load(Ordering::Relaxed) == self.conn {
+            if link == LinkState::Connected {
+                session.publisher_connected.store(true, Ordering::Relaxed);
+            }
             let up = match link {
                 LinkState::Connected => true,
                 LinkState::Disconnected | LinkState::Failed => false,
@@ -192,7 +200,9 @@ impl MediaSession {
             publisher: tokio::sync::Mutex::new(None),
             subscriber: tokio::sync::Mutex::new(Subscriber::default()),
             by_ssrc: Arc::default(),
-            subscriber_connected: AtomicBool::new(false),
+            subscriber_connected: Arc::default(),
+            subscriber_strikes: AtomicU32::new(0),
+            publisher_connected: AtomicBool::new(false),
             publisher_id: AtomicU64::new(0),
             subscriber_id: AtomicU64::new(0),
             // Nothing is hidden before the first connection: a new publisher is announced at
@@ -228,6 +238,7 @@ impl MediaSession {
             self.subscriber_id.store(id, Ordering::Relaxed);
         } else {
             self.publisher_id.store(id, Ordering::Relaxed);
+            self.publisher_connected.store(false, Ordering::Relaxed);
         }
         let handler = Arc::new(Handler {
             conn: id,
@@ -238,6 +249,12 @@ impl MediaSession {
             subscriber,
         });
         let pc = new_peer_connection(hub.config(), handler).await?;
+        let me = Arc::downgrade(self);
+        if subscriber {
+            tokio::spawn(watch_subscriber(me, id));
+        } else {
+            tokio::spawn(watch_publisher(me, id));
+        }
         Ok(Conn {
             id,
             pc,
@@ -288,6 +305,7 @@ impl MediaSession {
                 return Err(e);
             }
             sub.awaiting_answer = false;
+            sub.answered_at = Some(Instant::now());
             std::mem::take(&mut sub.dirty)
         };
         // Tracks added by renegotiation need a keyframe; on a new connection that waits for
@@ -311,6 +329,30 @@ impl MediaSession {
 
     /// Drops the subscriber connection and offers a new one with everything to receive.
     pub(crate) async fn rebuild_subscriber(self: &Arc<Self>) {
+        self.drop_subscriber().await;
+        self.refresh_subscriptions().await;
+    }
+
+    /// The subscriber connection went unanswered or never connected. Boxed: rebuilding starts
+    /// a new connection's watch, which calls this again, and a named future type breaks the
+    /// cycle the compiler cannot see through.
+    fn subscriber_stuck(self: Arc<Self>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let strikes = self.subscriber_strikes.fetch_add(1, Ordering::Relaxed) + 1;
+            if strikes < MAX_STRIKES {
+                debug!(user = %self.user_id, strikes, "subscriber connection never worked; offering a new one");
+                self.rebuild_subscriber().await;
+            } else {
+                // The next change (a publication, a resumption) offers again from scratch.
+                info!(user = %self.user_id, strikes, "subscriber connections keep failing; closed until something changes");
+                self.subscriber_strikes.store(0, Ordering::Relaxed);
+                self.drop_subscriber().await;
+            }
+        })
+    }
+
+    /// Closes the subscriber connection and forgets what it carried.
+    async fn drop_subscriber(&self) {
         {
             let mut sub = self.subscriber.lock().await;
             let old = sub.conn.take();
@@ -319,6 +361,8 @@ impl MediaSession {
             }
             sub.awaiting_answer = false;
             sub.dirty = false;
+            sub.offered_at = None;
+            sub.answered_at = None;
             self.subscriber_connected.store(false, Ordering::Relaxed);
             self.subscriber_id.store(0, Ordering::Relaxed);
             if let Some(old) = old {
@@ -326,7 +370,6 @@ impl MediaSession {
                 let _ = old.pc.close().await;
             }
         }
-        self.refresh_subscriptions().await;
     }
 
     /// After a resumption: a subscriber that is not connected is rebuilt; an offer the client
@@ -346,6 +389,7 @@ impl MediaSession {
         match pending_offer {
             Some(Some(sdp)) => {
                 let sdp = self.advertised(&sdp);
+                self.subscriber.lock().await.offered_at = Some(Instant::now());
                 self.send(ServerMessage::SubscribeOffer { sdp });
             }
             _ => self.rebuild_subscriber().await,
@@ -399,7 +443,13 @@ impl MediaSession {
             }
         }
         for publication in fresh {
-            let forward = forward(&pc, publication, Arc::clone(&self.by_ssrc)).await?;
+            let forward = forward(
+                &pc,
+                publication,
+                Arc::clone(&self.by_ssrc),
+                Arc::clone(&self.subscriber_connected),
+            )
+            .await?;
             let key = (
                 forward.publication.user_id.clone(),
                 forward.publication.kind,
@@ -413,6 +463,7 @@ impl MediaSession {
         }
         let local = pc.local_description().await.ok_or("no local description")?;
         sub.awaiting_answer = true;
+        sub.offered_at = Some(Instant::now());
         debug!(user = %self.user_id, tracks = sub.tracks.len(), "subscriber offer");
         let sdp = self.advertised(&local.sdp);
         self.send(ServerMessage::SubscribeOffer { sdp });
@@ -439,96 +490,61 @@ impl MediaSession {
         }
     }
 
-    /// Ends both connections.
-    pub(crate) async fn close(&self) {
+    /// Ends both connections; returns how many there were.
+    pub(crate) async fn close(&self) -> usize {
+        let mut closed = 0;
         if let Some(conn) = self.publisher.lock().await.take() {
             let _ = conn.pc.close().await;
+            closed += 1;
         }
         let mut sub = self.subscriber.lock().await;
         sub.tracks.clear();
         if let Some(conn) = sub.conn.take() {
             let _ = conn.pc.close().await;
+            closed += 1;
+        }
+        closed
+    }
+}
+
+/// Rebuilds (or, after [`MAX_STRIKES`], closes) subscriber connection `id` if an offer goes
+/// unanswered or an answered connection never connects; ends with the connection.
+async fn watch_subscriber(session: Weak<MediaSession>, id: u64) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let Some(s) = session.upgrade() else { return };
+        if s.subscriber_id.load(Ordering::Relaxed) != id {
+            return;
+        }
+        let stuck = {
+            let sub = s.subscriber.lock().await;
+            let waited = |t: Option<Instant>, limit| t.is_some_and(|t| t.elapsed() >= limit);
+            if sub.awaiting_answer {
+                waited(sub.offered_at, ANSWER_DEADLINE)
+            } else {
+                !s.subscriber_connected.load(Ordering::Relaxed)
+                    && waited(sub.answered_at, CONNECT_DEADLINE)
+            }
+        };
+        if stuck {
+            s.subscriber_stuck().await;
+            return;
         }
     }
 }
 
-/// Adds an outgoing track for `publication` and starts copying its packets into it.
-async fn forward(
-    pc: &Arc<dyn PeerConnection>,
-    publication: Arc<Publication>,
-    by_ssrc: Arc<parking_lot::Mutex<HashMap<u32, Arc<Publication>>>>,
-) -> Result<Forward, TransportError> {
-    let ssrc: u32 = rand::random();
-    by_ssrc.lock().insert(ssrc, Arc::clone(&publication));
-    let kind = publication.kind;
-    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        publication.user_id.clone(),
-        kind.forwarded_track_id(&publication.user_id),
-        format!("{}-{}", publication.user_id, kind.track_id()),
-        rtc_kind(kind),
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: codec(kind),
-            ..Default::default()
-        }],
-    )));
-    let sender = pc
-        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
-        .await
-        .map_err(err)?;
-    let mut packets = publication.packets.subscribe();
-    let out = Arc::clone(&track);
-    let lagging = Arc::clone(&publication);
-    let copy = tokio::spawn(async move {
-        let mut written = 0u64;
-        loop {
-            match packets.recv().await {
-                Ok(mut packet) => {
-                    packet.header.ssrc = ssrc;
-                    // Extension ids are per connection: the publisher's (its transport-wide
-                    // sequence numbers, its mid) mean something else, or nothing, here. Our
-                    // capture time rides in the RTP timestamp, so nothing is lost.
-                    packet.header.extension = false;
-                    packet.header.extensions.clear();
-                    packet.header.extension_profile = 0;
-                    packet.header.extensions_padding = 0;
-                    // Before negotiation binds the track, writes fail; the receiver asks for
-                    // a keyframe once it is connected.
-                    match out.write_rtp(packet).await {
-                        Err(e) => tracing::trace!(error = %e, "forward"),
-                        Ok(()) => {
-                            written += 1;
-                            if written == 1 {
-                                debug!(ssrc, "first packet forwarded");
-                            }
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => lagging.request_keyframe().await,
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
-    let feedback = tokio::spawn(async move {
-        while let Some(event) = track.poll().await {
-            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-                continue;
-            };
-            for wanted in crate::setup::keyframe_requests(&packets) {
-                let publication = by_ssrc.lock().get(&wanted).cloned();
-                if let Some(p) = publication {
-                    p.request_keyframe().await;
-                }
-            }
-        }
-    });
-    Ok(Forward {
-        publication,
-        sender,
-        ssrc,
-        tasks: [copy, feedback],
-    })
+/// Closes publisher connection `id` if it has not connected within the ICE timeout; the client
+/// rebuilds its own side and offers a new one.
+async fn watch_publisher(session: Weak<MediaSession>, id: u64) {
+    tokio::time::sleep(CONNECT_DEADLINE).await;
+    let Some(s) = session.upgrade() else { return };
+    if s.publisher_id.load(Ordering::Relaxed) != id || s.publisher_connected.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    let mut publisher = s.publisher.lock().await;
+    if let Some(conn) = publisher.take_if(|c| c.id == id) {
+        debug!(user = %s.user_id, conn = id, "publisher connection never connected; closed");
+        let _ = conn.pc.close().await;
+    }
 }

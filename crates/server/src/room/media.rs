@@ -1,12 +1,13 @@
 //! The room's publishing rules and what members are told of each other's media: the one place
-//! that decides what a member may publish (contract §3, reference §5), and what the others see
-//! of it while its media connection is up or gone.
+//! that decides what a member may publish (contract §3, reference §5), what the others see of
+//! it while its media connection is up or gone, and when a claim nothing backs is withdrawn.
 
 use super::Room;
+use tokio::time::Instant;
 use tracing::info;
 use trtc_protocol::codes::*;
 use trtc_protocol::limits::MAX_ANCHORS;
-use trtc_protocol::{MediaState, ServerMessage, TrtcRole};
+use trtc_protocol::{MediaState, ServerMessage, StreamKind, TrtcRole};
 use trtc_rtc::sfu::MediaNotice;
 
 impl Room {
@@ -20,19 +21,43 @@ impl Room {
                     return;
                 }
                 m.link_up = up;
-                let (state, publishes, visible) = (m.published(), m.media.any(), m.role);
                 info!(room = %self.key, user = %user_id, up, "media connection");
-                if publishes && self.visible(visible) {
-                    self.broadcast_except(
-                        &user_id,
-                        ServerMessage::RemoteMediaState {
-                            user_id: user_id.clone(),
-                            state,
-                        },
-                    );
+                if m.media.any() {
+                    self.tell_others(&user_id);
+                }
+            }
+            MediaNotice::Stream {
+                user_id,
+                kind,
+                present,
+            } => {
+                let Some(m) = self.members.get_mut(&user_id) else {
+                    return;
+                };
+                kind.set_in_state(&mut m.backed, present);
+                if m.unbacked_since.is_some() && unbacked(m.media, m.backed).is_empty() {
+                    m.unbacked_since = None;
                 }
             }
         }
+    }
+
+    /// Tells everyone else what `user_id` is seen publishing now (if they can see it at all).
+    fn tell_others(&mut self, user_id: &str) {
+        let Some(m) = self.members.get(user_id) else {
+            return;
+        };
+        if !self.visible(m.role) {
+            return;
+        }
+        let state = m.published();
+        self.broadcast_except(
+            user_id,
+            ServerMessage::RemoteMediaState {
+                user_id: user_id.into(),
+                state,
+            },
+        );
     }
 
     /// Applies the publishing rules (contract §3, reference §5) and tells the others.
@@ -41,20 +66,20 @@ impl Room {
         user_id: &str,
         conn_id: u64,
         wanted: MediaState,
+        now: Instant,
     ) -> (i32, String, MediaState) {
-        if !self.is_current(user_id, conn_id) {
-            return (
+        let not_in_room = || {
+            (
                 ERR_REFUSED,
-                "not in this room".into(),
+                "not in this room".to_string(),
                 MediaState::default(),
-            );
+            )
+        };
+        if !self.is_current(user_id, conn_id) {
+            return not_in_room();
         }
         let Some(member) = self.members.get(user_id) else {
-            return (
-                ERR_REFUSED,
-                "not in this room".into(),
-                MediaState::default(),
-            );
+            return not_in_room();
         };
         let old = member.media;
         let mut accepted = wanted;
@@ -93,30 +118,67 @@ impl Room {
                 ),
             );
         }
-        let link_up = match self.members.get_mut(user_id) {
-            Some(m) => {
-                m.media = accepted;
-                m.link_up
-            }
-            None => false,
-        };
-        self.media.set_allowed(user_id, accepted);
-        if accepted != old && link_up {
-            let visible = self
-                .members
-                .get(user_id)
-                .is_some_and(|m| self.visible(m.role));
-            if visible {
-                self.broadcast_except(
-                    user_id,
-                    ServerMessage::RemoteMediaState {
-                        user_id: user_id.into(),
-                        state: accepted,
-                    },
-                );
+        if let Some(m) = self.members.get_mut(user_id) {
+            m.media = accepted;
+            let missing = unbacked(accepted, m.backed);
+            let newly_claimed = missing.iter().any(|k| !k.in_state(&old));
+            if missing.is_empty() {
+                m.unbacked_since = None;
+            } else if newly_claimed || m.unbacked_since.is_none() {
+                m.unbacked_since = Some(now);
             }
         }
+        self.media.set_allowed(user_id, accepted);
+        if accepted != old && self.members.get(user_id).is_some_and(|m| m.link_up) {
+            self.tell_others(user_id);
+        }
         (verdict.0, verdict.1, accepted)
+    }
+
+    /// Claims that no stream backed within the grace are withdrawn: the member is told (as a
+    /// mediaStateResult with −3 and what it still holds), the others see the stream go.
+    pub(super) fn withdraw_unbacked(&mut self, now: Instant) {
+        let grace = self.times.claim_grace;
+        let due: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.unbacked_since
+                    .is_some_and(|t| now.duration_since(t) >= grace)
+            })
+            .map(|(u, _)| u.clone())
+            .collect();
+        for user_id in due {
+            let Some(m) = self.members.get_mut(&user_id) else {
+                continue;
+            };
+            let missing = unbacked(m.media, m.backed);
+            m.unbacked_since = None;
+            if missing.is_empty() {
+                continue;
+            }
+            for kind in &missing {
+                kind.set_in_state(&mut m.media, false);
+            }
+            let kept = m.media;
+            let names: Vec<&str> = missing.iter().map(|k| k.describe()).collect();
+            info!(room = %self.key, user = %user_id, withdrawn = ?names, "media claim withdrawn: no stream arrived");
+            if let Some(out) = &m.outbox {
+                let _ = out.tx.try_send(ServerMessage::MediaStateResult {
+                    code: ERR_REFUSED,
+                    message: format!(
+                        "no {} stream arrived within {} s of claiming it; claim withdrawn",
+                        names.join(" or "),
+                        grace.as_secs_f32()
+                    ),
+                    accepted: kept,
+                });
+            }
+            self.media.set_allowed(&user_id, kept);
+            if self.members.get(&user_id).is_some_and(|m| m.link_up) {
+                self.tell_others(&user_id);
+            }
+        }
     }
 
     /// A member who (re)joined learns what everyone else publishes.
@@ -136,4 +198,12 @@ impl Room {
             }
         }
     }
+}
+
+/// The kinds claimed in `claimed` that no stream in `backed` carries.
+fn unbacked(claimed: MediaState, backed: MediaState) -> Vec<StreamKind> {
+    StreamKind::ALL
+        .into_iter()
+        .filter(|k| k.in_state(&claimed) && !k.in_state(&backed))
+        .collect()
 }

@@ -1,0 +1,123 @@
+//! Forwarding one publication to one subscriber: an outgoing track with its own SSRC, a task
+//! copying the publication's packets into it, and one routing the subscriber's keyframe
+//! requests back to the publisher.
+
+use super::hub::Publication;
+use crate::setup::{codec, err, rtc_kind, TransportError};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tracing::debug;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::PeerConnection;
+use webrtc::rtp_transceiver::RtpSender;
+
+/// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
+pub(crate) type BySsrc = Arc<parking_lot::Mutex<HashMap<u32, Arc<Publication>>>>;
+
+/// One publication forwarded to this member.
+pub(crate) struct Forward {
+    pub publication: Arc<Publication>,
+    pub sender: Arc<dyn RtpSender>,
+    pub ssrc: u32,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Adds an outgoing track for `publication` and starts copying its packets into it.
+///
+/// Nothing is written until `connected` (DTLS done): before then a write can only fail, and
+/// the WebRTC library logs a warning for each packet; the subscriber asks for a keyframe once
+/// it is connected.
+pub(crate) async fn forward(
+    pc: &Arc<dyn PeerConnection>,
+    publication: Arc<Publication>,
+    by_ssrc: BySsrc,
+    connected: Arc<AtomicBool>,
+) -> Result<Forward, TransportError> {
+    let ssrc: u32 = rand::random();
+    by_ssrc.lock().insert(ssrc, Arc::clone(&publication));
+    let kind = publication.kind;
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        publication.user_id.clone(),
+        kind.forwarded_track_id(&publication.user_id),
+        format!("{}-{}", publication.user_id, kind.track_id()),
+        rtc_kind(kind),
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec(kind),
+            ..Default::default()
+        }],
+    )));
+    let sender = pc
+        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+        .await
+        .map_err(err)?;
+    let mut packets = publication.packets.subscribe();
+    let out = Arc::clone(&track);
+    let lagging = Arc::clone(&publication);
+    let copy = tokio::spawn(async move {
+        let mut written = 0u64;
+        loop {
+            match packets.recv().await {
+                Ok(_) if !connected.load(Ordering::Relaxed) => {}
+                Ok(mut packet) => {
+                    packet.header.ssrc = ssrc;
+                    // Extension ids are per connection: the publisher's (its transport-wide
+                    // sequence numbers, its mid) mean something else, or nothing, here. Our
+                    // capture time rides in the RTP timestamp, so nothing is lost.
+                    packet.header.extension = false;
+                    packet.header.extensions.clear();
+                    packet.header.extension_profile = 0;
+                    packet.header.extensions_padding = 0;
+                    // Until renegotiation binds a new track, its writes fail.
+                    match out.write_rtp(packet).await {
+                        Err(e) => tracing::trace!(error = %e, "forward"),
+                        Ok(()) => {
+                            written += 1;
+                            if written == 1 {
+                                debug!(ssrc, "first packet forwarded");
+                            }
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => lagging.request_keyframe().await,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    let feedback = tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            for wanted in crate::setup::keyframe_requests(&packets) {
+                let publication = by_ssrc.lock().get(&wanted).cloned();
+                if let Some(p) = publication {
+                    p.request_keyframe().await;
+                }
+            }
+        }
+    });
+    Ok(Forward {
+        publication,
+        sender,
+        ssrc,
+        tasks: [copy, feedback],
+    })
+}
