@@ -58,3 +58,14 @@ if ! cargo install --list | grep -q "^tauri-driver v$TAURI_DRIVER_VERSION:"; the
   echo "setup: installing tauri-driver $TAURI_DRIVER_VERSION (WebDriver for the app's end-to-end tests)" >&2
   cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
 fi
+# Fuzzing (scripts/fuzz.sh; CI runs each target briefly): cargo-fuzz needs the nightly toolchain
+# for its sanitizer and coverage flags; the product itself builds on stable.
+CARGO_FUZZ_VERSION=0.13.2
+if ! rustup toolchain list | grep -q '^nightly'; then
+  echo "setup: installing the nightly toolchain (for cargo-fuzz only)" >&2
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo install --list | grep -q "^cargo-fuzz v$CARGO_FUZZ_VERSION:"; then
+  echo "setup: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
+fi

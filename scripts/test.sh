@@ -19,3 +19,5 @@ fi
 cargo build --workspace --all-targets --locked
 scripts/check-boundaries.sh
 cargo test --workspace --locked
+# Every fuzz target briefly (its own sanitizer build, about five minutes from clean).
+scripts/fuzz.sh

@@ -152,9 +152,16 @@ impl Assembler {
         } else if skipped {
             self.broken = true;
         }
-        match self.h264.depacketize(&p.payload) {
-            Ok(nal) => self.buf.extend_from_slice(&nal),
-            Err(_) => self.broken = true,
+        if !stap_a_well_formed(&p.payload) {
+            // The library indexes past the end of a truncated aggregation packet (a panic
+            // found by fuzzing, rtc-rtp 0.21.1): whatever a publisher sends must not end the
+            // subscriber, so such a packet breaks only its access unit.
+            self.broken = true;
+        } else {
+            match self.h264.depacketize(&p.payload) {
+                Ok(nal) => self.buf.extend_from_slice(&nal),
+                Err(_) => self.broken = true,
+            }
         }
         if p.marker {
             let data = std::mem::take(&mut self.buf);
@@ -181,6 +188,23 @@ impl Assembler {
 fn has_idr(au: &[u8]) -> bool {
     au.windows(4)
         .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && (w[3] & 0x1f) == 5)
+}
+
+/// Whether every aggregation unit of a STAP-A payload has its two length bytes (other NAL
+/// types are not aggregates and pass).
+fn stap_a_well_formed(payload: &[u8]) -> bool {
+    const STAP_A: u8 = 24;
+    if payload.first().map(|b| b & 0x1f) != Some(STAP_A) {
+        return true;
+    }
+    let mut offset = 1;
+    while offset < payload.len() {
+        let Some(size) = payload.get(offset..offset + 2) else {
+            return false;
+        };
+        offset += 2 + (usize::from(size[0]) << 8 | usize::from(size[1]));
+    }
+    true
 }
 
 #[cfg(test)]
@@ -220,6 +244,29 @@ mod tests {
             );
         }
         (out.into_inner(), lost)
+    }
+
+    #[test]
+    fn a_truncated_aggregation_packet_breaks_its_unit_and_nothing_else() {
+        // STAP-A whose second unit has one length byte: the library's depacketiser indexes
+        // past the end of it (the fuzzer's find).
+        let mut bad = packet(2, 10, true, 0);
+        bad.payload = Bytes::from(vec![24, 0, 1, 0x41, 0]);
+        let start = Instant::now();
+        let out = RefCell::new(vec![]);
+        let deliver = |f: RemoteFrame| out.borrow_mut().push(f.rtp_timestamp);
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        a.push(&packet(1, 10, false, 1), start, &deliver);
+        a.push(&bad, start, &deliver);
+        a.push(&packet(3, 20, true, 3), start, &deliver);
+        assert_eq!(
+            out.into_inner(),
+            vec![20],
+            "the broken unit is dropped, the next one plays"
+        );
+        assert!(stap_a_well_formed(&[24, 0, 1, 0x41]));
+        assert!(!stap_a_well_formed(&[24, 0, 1, 0x41, 0]));
+        assert!(stap_a_well_formed(&[0x41, 1]));
     }
 
     #[test]

@@ -9,13 +9,18 @@ use trtc_protocol::{RoomId, StreamKind};
 const USERS: u8 = 8;
 
 pub(crate) fn run(data: &[u8]) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    else {
-        return;
-    };
-    rt.block_on(async { sequence(data) });
+    // One runtime for the process: building one per input was most of the target's cost.
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .ok()
+    });
+    if let Some(rt) = rt {
+        rt.block_on(async { sequence(data) });
+    }
 }
 
 fn sequence(data: &[u8]) {
