@@ -125,6 +125,9 @@ pub struct Session {
     heartbeat: Duration,
     last_heard: Instant,
     next_heartbeat: Instant,
+    /// The server closed with "going away": said (onWarning 5101) with the first reconnection
+    /// attempt, so the events a network loss brings keep their order.
+    server_went_away: bool,
     out: VecDeque<Output>,
 }
 
@@ -142,6 +145,7 @@ impl Session {
             heartbeat: Duration::from_secs(2),
             last_heard: now,
             next_heartbeat: now,
+            server_went_away: false,
             out: VecDeque::new(),
         }
     }
@@ -255,14 +259,10 @@ impl Session {
             Input::Connected => self.on_connected(now),
             Input::ConnectFailed | Input::Disconnected => self.on_link_down(now),
             Input::ClosedByServer(code) => {
-                // A server going away on purpose is not the network failing: say so, then
-                // reconnect as after any loss (a restarted server takes the session back).
-                if trtc_protocol::close::is_shutdown(code) && self.phase == Phase::InRoom {
-                    self.emit(TrtcEvent::Warning {
-                        warning_code: trtc_protocol::codes::WARNING_ROOM_DISCONNECT,
-                        warning_msg: "the room server is shutting down; reconnecting".into(),
-                    });
-                }
+                // A server going away on purpose is not the network failing: it is said with
+                // the first attempt to reconnect (a restarted server takes the session back).
+                self.server_went_away =
+                    trtc_protocol::close::is_shutdown(code) && self.phase == Phase::InRoom;
                 self.on_link_down(now)
             }
             Input::Message(m) => {
@@ -564,6 +564,12 @@ impl Session {
             if now >= t {
                 if matches!(self.phase, Phase::Reconnecting { .. }) {
                     self.emit(TrtcEvent::TryToReconnect);
+                    if std::mem::take(&mut self.server_went_away) {
+                        self.emit(TrtcEvent::Warning {
+                            warning_code: trtc_protocol::codes::WARNING_ROOM_DISCONNECT,
+                            warning_msg: "the room server shut down; reconnecting".into(),
+                        });
+                    }
                 }
                 self.connect();
             }
