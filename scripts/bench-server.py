@@ -5,7 +5,7 @@
 
 ROOM_SERVER is a release binary (scripts/bench-server.sh builds the current one and, for a
 before/after table, an older commit's). Prints one JSON object:
-  rss_*           VmRSS in KiB: at start, with 2,000 unentered WebSockets open, 12 s after they close
+  rss_*           VmRSS in KiB: at start, with 2,000 unentered WebSockets open, 20 s after they close
   emfile_cpu_s    server CPU seconds over 5 s while, with `ulimit -n 256`, 300 idle sockets wait
   junk_*          with a publisher connected, 100,000 junk datagrams at the media ports: server
                   CPU seconds spent and stderr lines written
@@ -75,8 +75,8 @@ def memory(server):
     held = rss_kib(p.pid)
     for s in socks:
         s.close()
-    # The allocator gives freed pages back on its decay (about 10 s).
-    time.sleep(12)
+    # jemalloc gives freed pages back on its decay: dirty pages after ~10 s, then muzzy ones.
+    time.sleep(20)
     after = rss_kib(p.pid)
     p.kill()
     return {

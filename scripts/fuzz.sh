@@ -15,6 +15,8 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 cargo +nightly fuzz build -O
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   if [ -z "$runs" ]; then
@@ -24,12 +26,13 @@ for t in "${targets[@]}"; do
   fi
   start=$(date +%s)
   # libFuzzer's last lines say how many runs it made; keep them for the summary.
-  cargo +nightly fuzz run -O "$t" -- "${limit[@]}" -print_final_stats=1 2>"/tmp/fuzz-$t.log" || {
-    tail -n 40 "/tmp/fuzz-$t.log" >&2
+  cargo +nightly fuzz run -O "$t" -- "${limit[@]}" -print_final_stats=1 2>"$logs/$t.log" || {
+    tail -n 40 "$logs/$t.log" >&2
     echo "fuzz: $t crashed; the input is in fuzz/artifacts/$t/" >&2
     exit 1
   }
   secs=$(( $(date +%s) - start ))
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "/tmp/fuzz-$t.log" | grep -o '[0-9]*$' || echo '?')
+  # -a: libFuzzer's log quotes dictionary entries, which are not text.
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$logs/$t.log" | grep -o '[0-9]*$' || echo '?')
   echo "fuzz: $t: $execs executions in ${secs} s, no crash"
 done

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use trtc_server::config::{parse_count, parse_port_range, parse_secs, secs, FileConfig};
 use trtc_server::{AppConfig, ServerConfig};
 
-/// jemalloc with background purging gives memory back to the system a few seconds after it
-/// is freed; glibc's allocator kept most of what 2,000 closed connections had used, so a burst
+/// jemalloc with background purging gives memory back to the system within ~20 s of it being
+/// freed (its dirty, then muzzy decay); glibc's allocator kept most of what 2,000 closed connections had used, so a burst
 /// of hostile clients left the process large for good.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
