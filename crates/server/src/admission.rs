@@ -91,7 +91,7 @@ impl Drop for Slot {
 pub(crate) fn refusal(full: Full) -> &'static [u8] {
     match full {
         Full::Server => b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 37\r\n\r\nthe server is at its connection cap\r\n",
-        Full::Address => b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 41\r\n\r\ntoo many connections from your address\r\n",
+        Full::Address => b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 40\r\n\r\ntoo many connections from your address\r\n",
     }
 }
 
@@ -182,6 +182,26 @@ mod tests {
         drop(a1);
         assert_eq!(gate.open(), 2);
         assert!(gate.admit(a).is_ok(), "a freed place is usable at once");
+    }
+
+    #[test]
+    fn refusals_are_whole_http_responses() {
+        for full in [Full::Server, Full::Address] {
+            let text = std::str::from_utf8(refusal(full)).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with("HTTP/1.1 503 "));
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                length,
+                body.len(),
+                "{full:?}: a client reads exactly the body"
+            );
+        }
     }
 
     #[test]

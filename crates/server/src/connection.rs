@@ -108,6 +108,9 @@ pub(crate) async fn serve(ws: WebSocket, state: Arc<State>, mut shutdown: watch:
                 break None;
             }
         }
+        if limiter.exhausted() {
+            break Some(abuse());
+        }
     };
     if let Some((code, reason)) = closing {
         debug!(conn_id, code, %reason, "closing");
@@ -204,7 +207,7 @@ async fn handle_text(
     if matches!(msg, ClientMessage::MediaState(_))
         && limiter.media_state(std::time::Instant::now()) != Verdict::Pass
     {
-        // A Close verdict is acted on at the next frame: by then the frame bucket is empty too.
+        // A Close verdict leaves the limiter exhausted; the loop closes after this reply.
         return Some(rate_limited());
     }
     match msg {

@@ -56,6 +56,8 @@ pub(crate) struct Limiter {
     media_state: Bucket,
     /// Refusals the client may collect before it is closed; forgiven slowly.
     patience: Bucket,
+    /// Patience ran out: the connection is to be closed, whichever check noticed.
+    exhausted: bool,
 }
 
 /// Burst and sustained rate of frames of any kind.
@@ -71,12 +73,15 @@ impl Limiter {
             frames: Bucket::new(FRAMES.0, FRAMES.1, now),
             media_state: Bucket::new(MEDIA_STATES.0, MEDIA_STATES.1, now),
             patience: Bucket::new(PATIENCE.0, PATIENCE.1, now),
+            exhausted: false,
         }
     }
 
     /// A frame arrived.
     pub fn frame(&mut self, now: Instant) -> Verdict {
-        if self.frames.take(now) {
+        if self.exhausted {
+            Verdict::Close
+        } else if self.frames.take(now) {
             Verdict::Pass
         } else {
             self.refused(now)
@@ -85,17 +90,25 @@ impl Limiter {
 
     /// The frame was a mediaState.
     pub fn media_state(&mut self, now: Instant) -> Verdict {
-        if self.media_state.take(now) {
+        if self.exhausted {
+            Verdict::Close
+        } else if self.media_state.take(now) {
             Verdict::Pass
         } else {
             self.refused(now)
         }
     }
 
+    /// Whether the client has used up its patience (the connection must close).
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
     fn refused(&mut self, now: Instant) -> Verdict {
         if self.patience.take(now) {
             Verdict::Refuse
         } else {
+            self.exhausted = true;
             Verdict::Close
         }
     }
@@ -116,6 +129,12 @@ mod tests {
         assert_eq!(verdicts[MEDIA_STATES.0 as usize], Verdict::Refuse);
         let closed_at = verdicts.iter().position(|v| *v == Verdict::Close).unwrap();
         assert_eq!(closed_at, (MEDIA_STATES.0 + PATIENCE.0) as usize);
+        assert!(l.exhausted());
+        assert_eq!(
+            l.frame(t),
+            Verdict::Close,
+            "once closed, every check says so"
+        );
 
         // Ten changes a second for a minute, with a frame of other traffic each time.
         let mut calm = Limiter::new(t);
