@@ -233,6 +233,27 @@ impl Room {
         }
     }
 
+    /// A room outside any server, for the unit tests and the fuzz target: nothing watches its
+    /// registry's shutdown or liveness.
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn detached(scene: TrtcAppScene, times: RoomTimes, now: Instant) -> Room {
+        let (_, shutdown) = watch::channel(false);
+        let (alive, _) = mpsc::channel(1);
+        let (media, _) = RoomMedia::new(MediaConfig::default());
+        let key = RoomKey {
+            app: 1,
+            room: trtc_protocol::RoomId::Num(7),
+        };
+        Room::new(
+            key,
+            scene,
+            Registry::new(shutdown, alive),
+            times,
+            media,
+            now,
+        )
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<RoomCommand>,

@@ -4,7 +4,7 @@
 
 use super::*;
 use trtc_protocol::limits::{MAX_ANCHORS, MAX_CALL_USERS};
-use trtc_protocol::{RoomId, StreamKind};
+use trtc_protocol::StreamKind;
 
 const USERS: u8 = 8;
 
@@ -33,21 +33,13 @@ fn sequence(data: &[u8]) {
         2 => TrtcAppScene::AudioCall,
         _ => TrtcAppScene::VoiceChatRoom,
     };
-    let (_stop, shutdown) = watch::channel(false);
-    let (alive, _alive_rx) = mpsc::channel(1);
-    let registry = Registry::new(shutdown, alive);
-    let (media, _notices) = RoomMedia::new(MediaConfig::default());
     let times = RoomTimes {
         drop_timeout: Duration::from_secs(90),
         live_linger: Duration::from_secs(600),
         claim_grace: Duration::from_secs(10),
     };
     let mut now = Instant::now();
-    let key = RoomKey {
-        app: 1,
-        room: RoomId::Num(1),
-    };
-    let mut room = Room::new(key, scene, registry, times, media, now);
+    let mut room = Room::detached(scene, times, now);
     let mut inboxes: Vec<Option<mpsc::Receiver<ServerMessage>>> =
         (0..USERS).map(|_| None).collect();
     let mut conns = [0u64; USERS as usize];

@@ -120,11 +120,12 @@ impl Room {
         }
         if let Some(m) = self.members.get_mut(user_id) {
             m.media = accepted;
+            // Only a kind claimed now starts the clock: one whose stream was there and went
+            // (its connection is down) is the link's business, however often it is restated.
             let missing = unbacked(accepted, m.backed);
-            let newly_claimed = missing.iter().any(|k| !k.in_state(&old));
             if missing.is_empty() {
                 m.unbacked_since = None;
-            } else if newly_claimed || m.unbacked_since.is_none() {
+            } else if missing.iter().any(|k| !k.in_state(&old)) {
                 m.unbacked_since = Some(now);
             }
         }

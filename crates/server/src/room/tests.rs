@@ -4,7 +4,7 @@ use super::*;
 use std::time::Duration;
 use trtc_protocol::codes::*;
 use trtc_protocol::limits::{MAX_ANCHORS, MAX_CALL_USERS};
-use trtc_protocol::{RoomId, StreamKind};
+use trtc_protocol::StreamKind;
 
 const DROP: Duration = Duration::from_secs(90);
 const LINGER: Duration = Duration::from_secs(600);
@@ -15,30 +15,20 @@ struct Harness {
     t0: Instant,
     inboxes: BTreeMap<String, (mpsc::Receiver<ServerMessage>, Arc<OnceLock<u16>>)>,
     next_conn: u64,
-    _alive: mpsc::Receiver<()>,
 }
 
 fn harness(scene: TrtcAppScene) -> Harness {
-    let (_shutdown_tx, shutdown) = watch::channel(false);
-    let (alive, alive_rx) = mpsc::channel(1);
-    let registry = Registry::new(shutdown, alive);
-    let (media, _notices) = RoomMedia::new(MediaConfig::default());
     let t0 = Instant::now();
-    let key = RoomKey {
-        app: 1,
-        room: RoomId::Num(7),
-    };
     let times = RoomTimes {
         drop_timeout: DROP,
         live_linger: LINGER,
         claim_grace: GRACE,
     };
     Harness {
-        room: Room::new(key, scene, registry, times, media, t0),
+        room: Room::detached(scene, times, t0),
         t0,
         inboxes: BTreeMap::new(),
         next_conn: 1,
-        _alive: alive_rx,
     }
 }
 
@@ -69,6 +59,14 @@ impl Harness {
 
     fn enter(&mut self, user: &str, at: f64) {
         self.enter_as(user, TrtcRole::Anchor, at).expect("entered");
+    }
+
+    fn exit(&mut self, user: &str, at: f64) {
+        let conn_id = self.conn_of(user);
+        let now = self.at(at);
+        let user_id = user.into();
+        self.room
+            .handle(RoomCommand::Exit { user_id, conn_id }, now);
     }
 
     fn set_media(&mut self, user: &str, state: MediaState, at: f64) -> (i32, MediaState) {
@@ -189,14 +187,7 @@ async fn call_rooms_hold_300_users_and_50_publishers() {
 async fn an_empty_live_room_lingers_after_audience_and_a_call_room_ends_at_once() {
     let mut h = harness(TrtcAppScene::Live);
     h.enter_as("viewer", TrtcRole::Audience, 0.0).unwrap();
-    let conn = h.conn_of("viewer");
-    h.room.handle(
-        RoomCommand::Exit {
-            user_id: "viewer".into(),
-            conn_id: conn,
-        },
-        h.at(1.0),
-    );
+    h.exit("viewer", 1.0);
     h.room.tick(h.at(1.0 + LINGER.as_secs_f64() - 1.0));
     assert!(!h.room.dissolved, "lingers");
     h.room.tick(h.at(1.0 + LINGER.as_secs_f64()));
@@ -204,14 +195,7 @@ async fn an_empty_live_room_lingers_after_audience_and_a_call_room_ends_at_once(
 
     let mut call = harness(TrtcAppScene::VideoCall);
     call.enter("alice", 0.0);
-    let conn = call.conn_of("alice");
-    call.room.handle(
-        RoomCommand::Exit {
-            user_id: "alice".into(),
-            conn_id: conn,
-        },
-        call.at(1.0),
-    );
+    call.exit("alice", 1.0);
     assert!(call.room.dissolved);
 }
 
@@ -280,6 +264,12 @@ async fn a_claim_backed_by_a_stream_stays() {
         kind: StreamKind::Sub,
         present: false,
     });
-    h.room.tick(h.at(80.0));
+    // Restating it (a mute toggle while the connection is down) does not start a clock either.
+    let conn_id = h.conn_of("sharer");
+    let user_id = "sharer".into();
+    h.room
+        .handle(RoomCommand::Heartbeat { user_id, conn_id }, h.at(80.0));
+    assert_eq!(h.set_media("sharer", both, 81.0), (ERR_NULL, both));
+    h.room.tick(h.at(81.0 + GRACE.as_secs_f64()));
     assert_eq!(h.room.members["sharer"].media, both);
 }
