@@ -104,6 +104,20 @@ fn oversize_and_invalid_utf8_frames_are_closed_with_1009_and_1007() {
 }
 
 #[test]
+fn a_replaced_session_and_a_dropped_member_are_closed_with_their_own_codes() {
+    let server = Logged::start(&["--drop-timeout", "1"], &[]);
+    let mut first = Ws::connect(&server.url);
+    assert_eq!(first.enter("dup", 7), 0);
+    let mut second = Ws::connect(&server.url);
+    assert_eq!(second.enter("dup", 7), 0);
+    let exit = first.wait_for("exitRoom", Duration::from_secs(5));
+    assert_eq!(exit["reason"], 1);
+    assert_eq!(first.closed(), Some(4001), "replaced");
+    // The second never heartbeats: dropped after the drop timeout.
+    assert_eq!(second.closed(), Some(4000), "dropped");
+}
+
+#[test]
 fn beyond_the_connection_cap_new_ones_are_refused_and_a_bot_enters_once_one_closes() {
     let server = Logged::start(&["--max-connections", "5"], &[]);
     let mut held: Vec<Ws> = (0..5).map(|_| Ws::connect(&server.url)).collect();
