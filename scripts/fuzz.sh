@@ -26,7 +26,11 @@ for t in "${targets[@]}"; do
   fi
   start=$(date +%s)
   # libFuzzer's last lines say how many runs it made; keep them for the summary.
-  cargo +nightly fuzz run -O "$t" -- "${limit[@]}" -print_final_stats=1 2>"$logs/$t.log" || {
+  # New finds go to corpus/ (kept between runs, not committed); seeds/ holds committed inputs
+  # a target cannot reach from nothing in CI's seconds (real SDP for `negotiation`).
+  dirs=("corpus/$t")
+  if [ -d "seeds/$t" ]; then dirs+=("seeds/$t"); fi
+  cargo +nightly fuzz run -O "$t" "${dirs[@]}" -- "${limit[@]}" -print_final_stats=1 2>"$logs/$t.log" || {
     tail -n 40 "$logs/$t.log" >&2
     echo "fuzz: $t crashed; the input is in fuzz/artifacts/$t/" >&2
     exit 1

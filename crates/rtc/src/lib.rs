@@ -16,7 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod setup;
 pub mod sfu;

@@ -8,7 +8,7 @@ use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS,
 };
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::setting_engine::{SettingEngine, SettingEngineBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
@@ -198,6 +198,23 @@ pub(crate) fn interceptors(
     Ok(configure_rtcp_reports(registry))
 }
 
+/// Our ICE timing, mDNS off, and loopback candidates when bound to loopback.
+pub(crate) fn settings(loopback: bool) -> SettingEngine {
+    let settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
+        .with_ice_timeouts(
+            Some(ICE_DISCONNECTED_AFTER),
+            Some(ICE_FAILED_AFTER),
+            Some(ICE_KEEPALIVE),
+        )
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    if loopback {
+        settings.with_include_loopback_candidate(true).build()
+    } else {
+        settings.build()
+    }
+}
+
 /// A peer connection bound to `addr` with our codecs, `registry`'s interceptors, our ICE timing
 /// and no mDNS. mDNS is off because we never use `.local` candidates, and because its multicast
 /// join fails outright on a host with no default route (an isolated LAN), which took the whole
@@ -208,21 +225,10 @@ pub(crate) async fn peer_connection(
     engine: MediaEngine,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<Arc<dyn PeerConnection>, TransportError> {
-    let mut settings = SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
-        .with_ice_timeouts(
-            Some(ICE_DISCONNECTED_AFTER),
-            Some(ICE_FAILED_AFTER),
-            Some(ICE_KEEPALIVE),
-        )
-        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
-    if addr.ip().is_loopback() {
-        settings = settings.with_include_loopback_candidate(true);
-    }
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(engine)
-        .with_setting_engine(settings.build())
+        .with_setting_engine(settings(addr.ip().is_loopback()))
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec![addr])

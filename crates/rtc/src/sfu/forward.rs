@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::debug;
+use trtc_protocol::rtp::StreamKind;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::PeerConnection;
@@ -36,6 +37,24 @@ impl Drop for Forward {
     }
 }
 
+/// The outgoing track that carries `user_id`'s `kind` to a subscriber, sent as `ssrc`.
+pub(crate) fn forwarded_track(user_id: &str, kind: StreamKind, ssrc: u32) -> MediaStreamTrack {
+    MediaStreamTrack::new(
+        user_id.to_owned(),
+        kind.forwarded_track_id(user_id),
+        format!("{user_id}-{}", kind.track_id()),
+        rtc_kind(kind),
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec(kind),
+            ..Default::default()
+        }],
+    )
+}
+
 /// Adds an outgoing track for `publication` and starts copying its packets into it.
 ///
 /// Nothing is written until `connected` (DTLS done): before then a write can only fail, and
@@ -50,19 +69,10 @@ pub(crate) async fn forward(
     let ssrc: u32 = rand::random();
     by_ssrc.lock().insert(ssrc, Arc::clone(&publication));
     let kind = publication.kind;
-    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        publication.user_id.clone(),
-        kind.forwarded_track_id(&publication.user_id),
-        format!("{}-{}", publication.user_id, kind.track_id()),
-        rtc_kind(kind),
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: codec(kind),
-            ..Default::default()
-        }],
+    let track = Arc::new(TrackLocalStaticRTP::new(forwarded_track(
+        &publication.user_id,
+        kind,
+        ssrc,
     )));
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)

@@ -9,7 +9,7 @@
 //! each publication's RTP packets go through a broadcast channel to one `TrackLocalStaticRTP`
 //! per subscriber, with only the SSRC rewritten.
 
-mod forward;
+pub(crate) mod forward;
 mod hub;
 mod session;
 
