@@ -126,7 +126,10 @@ fn server_connection(now: Instant) -> Option<rtc::peer_connection::RTCPeerConnec
     rtc::peer_connection::RTCPeerConnectionBuilder::new()
         .with_configuration(config)
         .with_media_engine(engine)
-        .with_setting_engine(crate::setup::settings(true))
+        .with_setting_engine(crate::setup::settings(
+            true,
+            crate::setup::AnswerAs::DtlsClient,
+        ))
         .with_interceptor_registry(registry)
         .build(now)
         .ok()

@@ -10,6 +10,7 @@ use rtc::peer_connection::configuration::media_engine::{
 };
 use rtc::peer_connection::configuration::setting_engine::{SettingEngine, SettingEngineBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
@@ -198,8 +199,20 @@ pub(crate) fn interceptors(
     Ok(configure_rtcp_reports(registry))
 }
 
+/// Which DTLS end a connection takes when it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnswerAs {
+    /// The library's default (and browsers'): the answerer starts the handshake.
+    DtlsClient,
+    /// The offerer (the server, for subscriber connections) starts the handshake, so it is the
+    /// last to finish: by the time it may send media, this end's SRTP keys have had a head
+    /// start. With the roles the other way, the server's first packets raced this end's key
+    /// setup and a few of each connection's were dropped unseen.
+    DtlsServer,
+}
+
 /// Our ICE timing, mDNS off, and loopback candidates when bound to loopback.
-pub(crate) fn settings(loopback: bool) -> SettingEngine {
+pub(crate) fn settings(loopback: bool, answer_as: AnswerAs) -> SettingEngine {
     let settings = SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
         .with_ice_timeouts(
@@ -208,6 +221,10 @@ pub(crate) fn settings(loopback: bool) -> SettingEngine {
             Some(ICE_KEEPALIVE),
         )
         .with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    let settings = match answer_as {
+        AnswerAs::DtlsClient => settings,
+        AnswerAs::DtlsServer => settings.with_answering_dtls_role(RTCDtlsRole::Server),
+    };
     if loopback {
         settings.with_include_loopback_candidate(true).build()
     } else {
@@ -224,11 +241,12 @@ pub(crate) async fn peer_connection(
     registry: Registry,
     engine: MediaEngine,
     handler: Arc<dyn PeerConnectionEventHandler>,
+    answer_as: AnswerAs,
 ) -> Result<Arc<dyn PeerConnection>, TransportError> {
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(engine)
-        .with_setting_engine(settings(addr.ip().is_loopback()))
+        .with_setting_engine(settings(addr.ip().is_loopback(), answer_as))
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec![addr])

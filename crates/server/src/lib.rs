@@ -6,6 +6,7 @@
 //! | `admission` | connection caps, the accept loop's back-off when out of file descriptors |
 //! | `auth` | app, userSig and privateMapKey checks, in contract order |
 //! | `connection` | one task per WebSocket: parse, check, relay |
+//! | `metrics` | `/metrics` for Prometheus: rooms, members, the SFU's counters, the process |
 //! | `registry` | rooms by key, sessions by resume token |
 //! | `room` | one actor per room: members, roles, limits, drop timeout, publishing rules |
 //! | `trtc_rtc::sfu` | the SFU (peer connections, forwarding, keyframe requests), in the one crate on WebRTC |
@@ -24,6 +25,7 @@ pub mod logging;
 mod admission;
 mod auth;
 mod connection;
+mod metrics;
 mod rate;
 mod registry;
 mod room;
@@ -71,6 +73,7 @@ pub(crate) struct State {
     shutdown: watch::Receiver<bool>,
     /// Each connection task holds a clone; shutdown waits until all are dropped.
     alive: mpsc::Sender<()>,
+    gate: Arc<Gate>,
 }
 
 impl State {
@@ -155,6 +158,7 @@ async fn serve(
     let deadline = config.admission.handshake_timeout;
     let mut backoff = AcceptBackoff::default();
     let state = Arc::new(State {
+        gate: Arc::clone(&gate),
         config,
         // Each room's actor holds the registry, and the registry a clone of `alive`: shutdown
         // also waits for every room to close its peer connections.
@@ -167,6 +171,7 @@ async fn serve(
         .route("/", get(ws_handler))
         .route("/ws", get(ws_handler))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .with_state(Arc::clone(&state));
     info!(addr = %listener.local_addr()?, tls = tls.is_some(), "accepting connections");
     loop {
@@ -301,6 +306,23 @@ async fn ws_handler(
 async fn healthz(AxState(state): AxState<Arc<State>>) -> Json<serde_json::Value> {
     let (rooms, sessions) = state.registry.counts();
     Json(serde_json::json!({ "status": "ok", "rooms": rooms, "sessions": sessions }))
+}
+
+async fn metrics(AxState(state): AxState<Arc<State>>) -> impl IntoResponse {
+    let (rooms, members) = state.registry.counts();
+    let counts = metrics::ServerCounts {
+        rooms,
+        members,
+        connections: state.gate.open(),
+    };
+    let page = metrics::render(counts, &state.config.media.metrics);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        page,
+    )
 }
 
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {

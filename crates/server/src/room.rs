@@ -145,12 +145,17 @@ struct Member {
     /// nothing published (a frozen picture is worse than the placeholder); the membership
     /// itself waits for the drop timeout.
     link_up: bool,
+    /// The connection it last had: one detached while its `exitRoom` was on the way (everyone
+    /// leaving at once fills outboxes) still leaves, instead of lingering until the drop
+    /// timeout.
+    last_conn: u64,
 }
 
 impl Member {
     fn new(role: TrtcRole, outbox: Outbox, token: String, now: Instant) -> Member {
         Member {
             role,
+            last_conn: outbox.conn_id,
             outbox: Some(outbox),
             last_seen: now,
             token,
@@ -335,7 +340,11 @@ impl Room {
                 let _ = reply.send(self.resume(&user_id, &token, outbox, now));
             }
             RoomCommand::Exit { user_id, conn_id } => {
-                if self.is_current(&user_id, conn_id) {
+                let detached_from_it = self
+                    .members
+                    .get(&user_id)
+                    .is_some_and(|m| m.outbox.is_none() && m.last_conn == conn_id);
+                if self.is_current(&user_id, conn_id) || detached_from_it {
                     if let Some(m) = self.remove(&user_id, LEAVE_EXIT, now) {
                         if let Some(out) = m.outbox {
                             let _ = out

@@ -11,7 +11,7 @@
 use super::{ConnRole, PeerEvent};
 use crate::setup::{
     codec, err, gathering, media_engine, next_conn_id, peer_connection, rtc_kind, wait_gathered,
-    LinkReporter, TransportError,
+    AnswerAs, LinkReporter, TransportError,
 };
 use bytes::Bytes;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
@@ -193,7 +193,14 @@ impl Publisher {
             gathered: gathered_tx,
             events: events.clone(),
         }));
-        let pc = peer_connection(SocketAddr::new(bind_ip, 0), registry, engine, handler).await?;
+        let pc = peer_connection(
+            SocketAddr::new(bind_ip, 0),
+            registry,
+            engine,
+            handler,
+            AnswerAs::DtlsClient,
+        )
+        .await?;
         let mut tracks = HashMap::new();
         for kind in StreamKind::ALL {
             let ssrc: u32 = rand::random();

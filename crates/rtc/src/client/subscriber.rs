@@ -9,8 +9,8 @@
 use super::assembler::Assembler;
 use super::{ConnRole, PeerEvent};
 use crate::setup::{
-    answer_offer, gathering, ice_ufrag, media_engine, next_conn_id, peer_connection, LinkReporter,
-    TransportError,
+    answer_offer, gathering, ice_ufrag, media_engine, next_conn_id, peer_connection, AnswerAs,
+    LinkReporter, TransportError,
 };
 use rtc::interceptor::Registry;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -289,7 +289,7 @@ impl Subscriber {
                 deliver: Arc::clone(&self.deliver),
             });
             let addr = SocketAddr::new(bind_ip, 0);
-            let pc = peer_connection(addr, registry, engine, handler).await?;
+            let pc = peer_connection(addr, registry, engine, handler, AnswerAs::DtlsServer).await?;
             self.conn = Some(Conn {
                 id,
                 bind_ip,

@@ -3,9 +3,11 @@
 //! requests back to the publisher.
 
 use super::hub::Publication;
+use super::metrics::{nacked_packets, Counted, Held, SfuMetrics};
 use crate::setup::{codec, err, rtc_kind, TransportError};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use rtc::shared::marshal::MarshalSize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,7 +28,11 @@ pub(crate) struct Forward {
     pub publication: Arc<Publication>,
     pub sender: Arc<dyn RtpSender>,
     pub ssrc: u32,
+    /// The subscriber has applied an offer carrying this track. Before then its packets are
+    /// dropped on arrival (an unknown SSRC), yet would be counted as forwarded.
+    pub negotiated: Arc<AtomicBool>,
     tasks: [JoinHandle<()>; 2],
+    _counted: Held,
 }
 
 impl Drop for Forward {
@@ -57,9 +63,10 @@ pub(crate) fn forwarded_track(user_id: &str, kind: StreamKind, ssrc: u32) -> Med
 
 /// Adds an outgoing track for `publication` and starts copying its packets into it.
 ///
-/// Nothing is written until `connected` (DTLS done): before then a write can only fail, and
-/// the WebRTC library logs a warning for each packet; the subscriber asks for a keyframe once
-/// it is connected.
+/// Nothing is written until `connected` (DTLS done) and the track is [`Forward::negotiated`]:
+/// before then a write can only fail or be dropped by the subscriber, and the WebRTC library
+/// logs a warning for each failed one; the subscriber asks for a keyframe once it is connected
+/// and for each track it gains by renegotiation.
 pub(crate) async fn forward(
     pc: &Arc<dyn PeerConnection>,
     publication: Arc<Publication>,
@@ -81,11 +88,16 @@ pub(crate) async fn forward(
     let mut packets = publication.packets.subscribe();
     let out = Arc::clone(&track);
     let lagging = Arc::clone(&publication);
+    let metrics = Arc::clone(&publication.metrics);
+    let counted = metrics.hold(Counted::ForwardedTrack);
+    let negotiated = Arc::new(AtomicBool::new(false));
+    let usable = Arc::clone(&negotiated);
+    let feedback_metrics = Arc::clone(&metrics);
     let copy = tokio::spawn(async move {
         let mut written = 0u64;
         loop {
             match packets.recv().await {
-                Ok(_) if !connected.load(Ordering::Relaxed) => {}
+                Ok(_) if !connected.load(Ordering::Relaxed) || !usable.load(Ordering::Relaxed) => {}
                 Ok(mut packet) => {
                     packet.header.ssrc = ssrc;
                     // Extension ids are per connection: the publisher's (its transport-wide
@@ -96,9 +108,14 @@ pub(crate) async fn forward(
                     packet.header.extension_profile = 0;
                     packet.header.extensions_padding = 0;
                     // Until renegotiation binds a new track, its writes fail.
+                    let size = packet.marshal_size();
                     match out.write_rtp(packet).await {
-                        Err(e) => tracing::trace!(error = %e, "forward"),
+                        Err(e) => {
+                            SfuMetrics::count(&metrics.dropped, 1);
+                            tracing::trace!(error = %e, "forward");
+                        }
                         Ok(()) => {
+                            metrics.forwarded.add(size);
                             written += 1;
                             if written == 1 {
                                 debug!(ssrc, "first packet forwarded");
@@ -106,7 +123,10 @@ pub(crate) async fn forward(
                         }
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => lagging.request_keyframe().await,
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    SfuMetrics::count(&metrics.dropped, skipped);
+                    lagging.request_keyframe().await;
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
@@ -116,6 +136,7 @@ pub(crate) async fn forward(
             let TrackLocalEvent::OnRtcpPacket(packets) = event else {
                 continue;
             };
+            SfuMetrics::count(&feedback_metrics.nacked, nacked_packets(&packets));
             for wanted in crate::setup::keyframe_requests(&packets) {
                 let publication = by_ssrc.lock().get(&wanted).cloned();
                 if let Some(p) = publication {
@@ -128,6 +149,8 @@ pub(crate) async fn forward(
         publication,
         sender,
         ssrc,
+        negotiated,
         tasks: [copy, feedback],
+        _counted: counted,
     })
 }

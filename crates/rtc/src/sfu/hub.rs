@@ -2,6 +2,7 @@
 //! and every member's media session. The room actor decides the rules ([`RoomMedia::set_allowed`]);
 //! sessions add and remove publications as tracks arrive and end.
 
+use super::metrics::{Counted, Held, SfuMetrics};
 use super::session::MediaSession;
 use super::MediaConfig;
 use std::collections::HashMap;
@@ -55,6 +56,8 @@ pub(crate) struct Publication {
     born: Instant,
     /// The publisher's session: keyframe requests also go there through signalling.
     publisher: std::sync::Weak<MediaSession>,
+    pub metrics: Arc<SfuMetrics>,
+    _counted: Held,
 }
 
 impl Publication {
@@ -78,6 +81,7 @@ impl Publication {
             media_ssrc: self.ssrc,
         };
         tracing::debug!(user = %self.user_id, kind = ?self.kind, "keyframe request to the publisher");
+        SfuMetrics::count(&self.metrics.keyframe_requests, 1);
         if let Some(publisher) = self.publisher.upgrade() {
             publisher.send(ServerMessage::KeyframeRequest {
                 stream_type: self.kind.stream_type(),
@@ -230,6 +234,8 @@ impl RoomMedia {
                 ssrc,
                 last_pli_ms: AtomicU64::new(0),
                 born: Instant::now(),
+                metrics: Arc::clone(&self.config.metrics),
+                _counted: self.config.metrics.hold(Counted::Publication),
             });
             inner
                 .publications

@@ -11,12 +11,14 @@
 
 pub(crate) mod forward;
 mod hub;
+pub mod metrics;
 mod session;
 
 pub use hub::{MediaNotice, RoomMedia};
+pub use metrics::SfuMetrics;
 pub use session::MediaSession;
 
-use crate::setup::{interceptors, media_engine, peer_connection, TransportError};
+use crate::setup::{interceptors, media_engine, peer_connection, AnswerAs, TransportError};
 use rtc::interceptor::Registry;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -32,6 +34,8 @@ pub struct MediaConfig {
     pub public_ip: Option<IpAddr>,
     /// Inclusive UDP port range; `None` lets the OS pick.
     pub udp_ports: Option<(u16, u16)>,
+    /// Where every room of the server counts its forwarding.
+    pub metrics: Arc<SfuMetrics>,
 }
 
 impl Default for MediaConfig {
@@ -40,6 +44,7 @@ impl Default for MediaConfig {
             bind_ip: IpAddr::from([127, 0, 0, 1]),
             public_ip: None,
             udp_ports: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -68,7 +73,15 @@ pub(crate) async fn new_peer_connection(
         // `public_ip` is applied to the SDP (`setup::advertise`): webrtc's own NAT 1:1 setting
         // does nothing in 0.21.1.
         let addr = std::net::SocketAddr::new(config.bind_ip, port);
-        match peer_connection(addr, registry, engine, Arc::clone(&handler)).await {
+        match peer_connection(
+            addr,
+            registry,
+            engine,
+            Arc::clone(&handler),
+            AnswerAs::DtlsClient,
+        )
+        .await
+        {
             Ok(pc) => return Ok(pc),
             Err(e) => last_err = e.0,
         }

@@ -8,12 +8,14 @@
 
 use super::forward::{forward, BySsrc, Forward};
 use super::hub::{MediaNotice, Publication, RoomMedia};
+use super::metrics::{Counted, Held};
 use super::new_peer_connection;
 use crate::setup::{
     answer_offer, err, ice_ufrag, next_conn_id, wait_gathered, LinkState, TransportError,
     ICE_DISCONNECTED_AFTER, ICE_FAILED_AFTER,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::shared::marshal::MarshalSize;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -82,6 +84,7 @@ struct Conn {
     gathered: watch::Receiver<bool>,
     /// The client side's ICE ufrag (publisher): another one in an offer is a new connection.
     remote_ufrag: Option<String>,
+    _counted: Held,
 }
 
 #[derive(Default)]
@@ -172,15 +175,17 @@ impl PeerConnectionEventHandler for Handler {
         };
         let publication = hub.add_publication(&self.user_id, kind, Arc::clone(&track), ssrc);
         debug!(user = %self.user_id, ?kind, ssrc, allowed = publication.allowed.load(Ordering::Relaxed), "publication");
+        let metrics = Arc::clone(&hub.config().metrics);
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
-                    // Refused streams (audience, a second sharer) stop here. No subscriber yet
-                    // is not an error.
-                    TrackRemoteEvent::OnRtpPacket(packet)
-                        if publication.allowed.load(Ordering::Relaxed) =>
-                    {
-                        let _ = publication.packets.send(packet);
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        metrics.received.add(packet.marshal_size());
+                        // Refused streams (audience, a second sharer) stop here. No subscriber
+                        // yet is not an error.
+                        if publication.allowed.load(Ordering::Relaxed) {
+                            let _ = publication.packets.send(packet);
+                        }
                     }
                     TrackRemoteEvent::OnEnded => break,
                     _ => {}
@@ -255,11 +260,17 @@ impl MediaSession {
         } else {
             tokio::spawn(watch_publisher(me, id));
         }
+        let counted = hub.config().metrics.hold(if subscriber {
+            Counted::SubscriberConnection
+        } else {
+            Counted::PublisherConnection
+        });
         Ok(Conn {
             id,
             pc,
             gathered,
             remote_ufrag: None,
+            _counted: counted,
         })
     }
 
@@ -306,6 +317,9 @@ impl MediaSession {
             }
             sub.awaiting_answer = false;
             sub.answered_at = Some(Instant::now());
+            for f in sub.tracks.values() {
+                f.negotiated.store(true, Ordering::Relaxed);
+            }
             std::mem::take(&mut sub.dirty)
         };
         // Tracks added by renegotiation need a keyframe; on a new connection that waits for

@@ -139,6 +139,7 @@ impl Room {
             .ok_or((ERR_TRTC_ENTER_ROOM_FAILED, "session not found".to_string()))?;
         // A half-open earlier connection loses its outbox, which closes it.
         m.detach(close::RESUMED_ELSEWHERE);
+        m.last_conn = outbox.conn_id;
         m.outbox = Some(outbox);
         m.last_seen = now;
         info!(room = %self.key, user = %user_id, "session resumed");

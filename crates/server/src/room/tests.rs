@@ -273,3 +273,60 @@ async fn a_claim_backed_by_a_stream_stays() {
     h.room.tick(h.at(81.0 + GRACE.as_secs_f64()));
     assert_eq!(h.room.members["sharer"].media, both);
 }
+
+#[tokio::test]
+async fn everyone_leaving_at_once_leaves_nobody_behind() {
+    // The meeting ends: each client sends exitRoom and closes. The room, busy telling the
+    // others of each departure, finds the closed connections first and detaches them; their
+    // exitRoom, already on the way, must still take them out of the room.
+    let mut h = harness(TrtcAppScene::VideoCall);
+    for u in ["a", "b", "c"] {
+        h.enter(u, 0.0);
+    }
+    let conns: Vec<(String, u64)> = ["a", "b", "c"]
+        .iter()
+        .map(|u| (u.to_string(), h.conn_of(u)))
+        .collect();
+    // b and c stopped reading (their connections closed after exitRoom).
+    h.inboxes.remove("b");
+    h.inboxes.remove("c");
+    for (user_id, conn_id) in conns {
+        h.room
+            .handle(RoomCommand::Exit { user_id, conn_id }, h.at(1.0));
+    }
+    assert!(
+        h.room.members.is_empty(),
+        "still in the room: {:?}",
+        h.room.members.keys().collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_exit_from_a_connection_replaced_by_a_resumption_is_ignored() {
+    let mut h = harness(TrtcAppScene::VideoCall);
+    h.enter("a", 0.0);
+    let old = h.conn_of("a");
+    let token = h.room.members["a"].token.clone();
+    h.room.handle(
+        RoomCommand::Detach {
+            user_id: "a".into(),
+            conn_id: old,
+        },
+        h.at(1.0),
+    );
+    let (tx, _rx) = mpsc::channel(16);
+    h.room
+        .resume("a", &token, Outbox::new(99, tx), h.at(2.0))
+        .expect("resumed");
+    h.room.handle(
+        RoomCommand::Exit {
+            user_id: "a".into(),
+            conn_id: old,
+        },
+        h.at(3.0),
+    );
+    assert!(
+        h.room.members.contains_key("a"),
+        "the resumed session stays"
+    );
+}
