@@ -7,7 +7,8 @@
 #
 # Scenarios (fan-out in the live scene: a call room holds 300, a live room any audience):
 # fanout10 fanout50 fanout100 fanout200 fanout500 call9 audio storm300 (default:
-# all). AUDIO_SECONDS sets the audio room's length (default 600). Each scenario gets a fresh
+# all). The audio room is 50 anchors, 3 of them talking (the others send what Opus DTX sends
+# in silence), and 250 listeners; AUDIO_SECONDS sets its length (default 600). Each scenario gets a fresh
 # server, so one's leftovers (memory, lingering rooms) never reach the next.
 #
 # The Janus side of the comparison (room-load's Janus mode) is not built yet; its column says
@@ -47,7 +48,7 @@ for s in "${scenarios[@]}"; do
   case "$s" in
     fanout*) run "$s" --scene live --publishers 1 --subscribers "${s#fanout}" --video 1280x720 --fps 30 --video-kbps 1500 --duration 20 --warmup 60 ;;
     call9) run "$s" --publishers 9 --subscribers 0 --video 640x360 --fps 15 --video-kbps 550 --duration 20 ;;
-    audio) run "$s" --scene voicechatroom --publishers 50 --subscribers 250 --video none --ramp 50 --duration "$audio_seconds" --warmup 60 ;;
+    audio) run "$s" --scene voicechatroom --publishers 50 --talkers 3 --subscribers 250 --video none --ramp 50 --duration "$audio_seconds" --warmup 60 ;;
     storm300) run "$s" --publishers 0 --subscribers 300 --video none --ramp 300 --duration 1 ;;
     *) echo "bench-sfu: unknown scenario $s" >&2; exit 2 ;;
   esac

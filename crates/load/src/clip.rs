@@ -28,9 +28,15 @@ pub struct Clip {
     /// Access units at `fps`; the first is a keyframe.
     pub video: Vec<Vec<u8>>,
     pub fps: u32,
-    /// 20 ms Opus packets.
+    /// 20 ms Opus packets of the tone.
     pub audio: Vec<Vec<u8>>,
+    /// One 20 ms packet of silence: what a microphone with nothing to say sends every
+    /// [`SILENT_INTERVAL`] with Opus DTX, as most of a voice room's anchors do.
+    pub silence: Vec<u8>,
 }
+
+/// Opus DTX sends one frame per 400 ms of silence.
+pub const SILENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// Seconds of video in the clip: long enough that rate control has settled on the bitrate.
 const VIDEO_SECONDS: u32 = 2;
@@ -44,6 +50,7 @@ impl Clip {
             video: vec![],
             fps: video.map_or(1, |v| v.fps),
             audio: vec![],
+            silence: vec![],
         };
         if let Some(shape) = video {
             let frames = shape.fps * VIDEO_SECONDS;
@@ -81,6 +88,12 @@ impl Clip {
                 clip.audio
                     .push(encoder.encode(&frame).context("encoding the tone")?);
             }
+            let mut quiet = SyntheticAudio::tone(440.0, rate, channels, 0, 0);
+            quiet.samples.iter_mut().for_each(|s| *s = 0);
+            quiet
+                .samples
+                .resize(frame_samples(rate) * usize::from(channels), 0);
+            clip.silence = encoder.encode(&quiet).context("encoding silence")?;
         }
         Ok(clip)
     }

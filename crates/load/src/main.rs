@@ -65,6 +65,10 @@ struct Cli {
     /// Publish no audio.
     #[arg(long = "no-audio")]
     no_audio: bool,
+    /// Publishers per room whose microphone carries the tone; the rest are silent and send
+    /// what Opus DTX does (one packet per 400 ms). Default: all of them talk.
+    #[arg(long)]
+    talkers: Option<usize>,
     /// Joins per second; 0: everyone at once.
     #[arg(long, default_value_t = 0.0)]
     ramp: f64,
@@ -204,6 +208,7 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
                 },
                 scene: cli.scene,
                 publish: publishes.then(|| Arc::clone(&clip)),
+                talking: cli.talkers.is_none_or(|t| i < t),
                 bind_ip,
             };
             tasks.push(tokio::spawn(participant::run(
@@ -452,4 +457,23 @@ fn snapshots(seats: &[Seat]) -> Vec<report::Snapshot> {
         .iter()
         .map(|s| s.probe.counters.get().map(|c| c.read()).unwrap_or_default())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_host;
+
+    #[test]
+    fn only_this_machine_is_a_target() {
+        assert!(loopback_host("ws://127.0.0.1:8080").is_ok());
+        assert!(loopback_host("ws://localhost:8080/ws").is_ok());
+        assert!(loopback_host("ws://[::1]:8080").is_ok());
+        for url in [
+            "ws://10.0.0.5:8080",
+            "ws://example.com:8080",
+            "wss://127.0.0.1:8080",
+        ] {
+            assert!(loopback_host(url).is_err(), "{url}");
+        }
+    }
 }

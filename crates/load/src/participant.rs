@@ -31,6 +31,8 @@ pub struct Plan {
     pub scene: TrtcAppScene,
     /// Publish this clip; `None`: receive only.
     pub publish: Option<Arc<Clip>>,
+    /// Send the tone; otherwise the microphone is silent (one DTX packet per 400 ms).
+    pub talking: bool,
     pub bind_ip: IpAddr,
 }
 
@@ -151,6 +153,7 @@ async fn participate(
         tokio::spawn(replay(
             publisher,
             Arc::clone(clip),
+            plan.talking,
             Arc::clone(&keyframe),
             Arc::clone(&connected),
             phase.clone(),
@@ -215,12 +218,17 @@ async fn participate(
 async fn replay(
     publisher: Arc<Publisher>,
     clip: Arc<Clip>,
+    talking: bool,
     keyframe: Arc<AtomicBool>,
     connected: Arc<AtomicBool>,
     phase: watch::Receiver<Phase>,
 ) {
     let mut video_tick = tokio::time::interval(Duration::from_secs(1) / clip.fps.max(1));
-    let mut audio_tick = tokio::time::interval(Duration::from_millis(20));
+    let mut audio_tick = tokio::time::interval(if talking {
+        Duration::from_millis(20)
+    } else {
+        crate::clip::SILENT_INTERVAL
+    });
     let (mut v, mut a) = (0usize, 0usize);
     while *phase.borrow() == Phase::Running {
         tokio::select! {
@@ -236,7 +244,11 @@ async fn replay(
             }
             _ = audio_tick.tick(), if !clip.audio.is_empty() => {
                 if connected.load(Ordering::Relaxed) {
-                    let packet = clip.audio[a % clip.audio.len()].clone();
+                    let packet = if talking {
+                        clip.audio[a % clip.audio.len()].clone()
+                    } else {
+                        clip.silence.clone()
+                    };
                     publisher.send(StreamKind::Audio, packet, unix_us()).await;
                     a += 1;
                 }
