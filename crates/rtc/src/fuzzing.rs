@@ -2,6 +2,7 @@
 //! this crate, driven with arbitrary bytes. Each must return, whatever the bytes.
 
 use crate::client::assembler::Assembler;
+use crate::setup::Flow;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::shared::marshal::Unmarshal;
 use std::sync::Arc;
@@ -73,7 +74,12 @@ pub fn negotiation(data: &[u8]) -> Negotiated {
         return Negotiated::Refused;
     };
     let now = Instant::now();
-    let Some(mut pc) = server_connection(now) else {
+    let flow = if mode % 2 == 0 {
+        Flow::Receives
+    } else {
+        Flow::Sends
+    };
+    let Some(mut pc) = server_connection(now, flow) else {
         return Negotiated::Refused;
     };
     if mode % 2 == 0 {
@@ -116,10 +122,10 @@ pub fn negotiation(data: &[u8]) -> Negotiated {
 }
 
 /// A sans-I/O peer connection set up as the server sets up each of its own.
-fn server_connection(now: Instant) -> Option<rtc::peer_connection::RTCPeerConnection> {
+fn server_connection(now: Instant, flow: Flow) -> Option<rtc::peer_connection::RTCPeerConnection> {
     let mut engine = crate::setup::media_engine().ok()?;
     let registry =
-        crate::setup::interceptors(rtc::interceptor::Registry::new(), &mut engine).ok()?;
+        crate::setup::interceptors(rtc::interceptor::Registry::new(), &mut engine, flow).ok()?;
     let config = rtc::peer_connection::configuration::RTCConfigurationBuilder::new()
         .with_certificates(vec![certificate()?])
         .build();
@@ -178,14 +184,14 @@ mod tests {
     use super::*;
 
     /// A client connection as the SDK makes one (the same codecs), with no tracks of its own.
-    fn client(now: Instant) -> rtc::peer_connection::RTCPeerConnection {
-        server_connection(now).expect("a client connection")
+    fn client(now: Instant, flow: Flow) -> rtc::peer_connection::RTCPeerConnection {
+        server_connection(now, flow).expect("a client connection")
     }
 
     #[test]
     fn a_publishers_real_offer_is_answered() {
         let now = Instant::now();
-        let mut publisher = client(now);
+        let mut publisher = client(now, Flow::Sends);
         let sdp = offer_forwarded(&mut publisher, 0b110, now).expect("an offer");
         let input = [&[0u8][..], sdp.as_bytes()].concat();
         assert_eq!(negotiation(&input), Negotiated::Answered);
@@ -195,9 +201,9 @@ mod tests {
     fn a_subscribers_real_answer_is_applied_and_renegotiated() {
         let now = Instant::now();
         // The answer a subscriber gives to an offer shaped as the target's own (same mids).
-        let mut server = client(now);
+        let mut server = client(now, Flow::Sends);
         let offer = offer_forwarded(&mut server, 0b111, now).expect("an offer");
-        let mut subscriber = client(now);
+        let mut subscriber = client(now, Flow::Receives);
         let offer = RTCSessionDescription::offer(offer).expect("parses");
         subscriber
             .set_remote_description(now, offer)

@@ -169,34 +169,57 @@ pub(crate) fn media_engine() -> Result<MediaEngine, TransportError> {
     Ok(engine)
 }
 
-/// webrtc's default interceptors (NACK both ways, TWCC reports, RTCP reports), except that a
-/// lost packet is asked for at most [`NACKS_PER_PACKET`] times and a sender keeps
-/// [`NACK_HISTORY_PACKETS`] to answer with.
+/// Which way media flows on a connection: every connection of ours carries it one way only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Media leaves (the client's publisher, the server's subscriber connections).
+    Sends,
+    /// Media arrives (the client's subscriber, the server's publisher connections).
+    Receives,
+}
+
+/// The interceptors one direction needs, out of webrtc's defaults. A sender answers NACKs
+/// (keeping [`NACK_HISTORY_PACKETS`]) and sends sender reports; a receiver asks for lost
+/// packets (at most [`NACKS_PER_PACKET`] times each), sends TWCC feedback and receiver
+/// reports. Each interceptor is a queue every packet is moved into and out of, whether it acts
+/// on it or not: the server's subscriber connections used to carry all five, and moving each
+/// forwarded packet through the three that never act was most of the forwarding's copying
+/// (docs/benchmarks.md).
 pub(crate) fn interceptors(
     registry: Registry,
     engine: &mut MediaEngine,
+    flow: Flow,
 ) -> Result<Registry, TransportError> {
-    use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Slot};
+    use rtc::interceptor::{
+        NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, SenderReportBuilder,
+        Slot,
+    };
     use rtc::peer_connection::configuration::interceptor_registry::{
-        configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+        configure_simulcast_extension_headers, configure_twcc_receiver_only,
     };
     // The codecs already carry `nack` and `nack pli` feedback (`media_engine`).
     configure_simulcast_extension_headers(engine).map_err(err)?;
-    let registry = registry
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new()
-                .with_size(NACK_HISTORY_PACKETS)
-                .build(),
-        )
-        .with(
-            Slot::NackGenerator,
-            NackGeneratorBuilder::new()
-                .with_max_nacks_per_packet(NACKS_PER_PACKET)
-                .build(),
-        );
-    let registry = configure_twcc_receiver_only(registry, engine).map_err(err)?;
-    Ok(configure_rtcp_reports(registry))
+    Ok(match flow {
+        Flow::Sends => registry
+            .with(
+                Slot::NackResponder,
+                NackResponderBuilder::new()
+                    .with_size(NACK_HISTORY_PACKETS)
+                    .build(),
+            )
+            .with(Slot::SenderReport, SenderReportBuilder::new().build()),
+        Flow::Receives => {
+            let registry = registry
+                .with(
+                    Slot::NackGenerator,
+                    NackGeneratorBuilder::new()
+                        .with_max_nacks_per_packet(NACKS_PER_PACKET)
+                        .build(),
+                )
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+            configure_twcc_receiver_only(registry, engine).map_err(err)?
+        }
+    })
 }
 
 /// Which DTLS end a connection takes when it answers.

@@ -185,7 +185,8 @@ impl Publisher {
             &mut engine,
         )
         .map_err(err)?;
-        let registry = crate::setup::interceptors(registry, &mut engine)?;
+        let registry =
+            crate::setup::interceptors(registry, &mut engine, crate::setup::Flow::Sends)?;
         let (gathered_tx, mut gathered) = gathering();
         let handler = Arc::new(Handler(LinkReporter {
             conn: id,

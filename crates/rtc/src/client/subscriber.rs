@@ -276,7 +276,11 @@ impl Subscriber {
         if self.conn.is_none() {
             let id = next_conn_id();
             let mut engine = media_engine()?;
-            let registry = crate::setup::interceptors(Registry::new(), &mut engine)?;
+            let registry = crate::setup::interceptors(
+                Registry::new(),
+                &mut engine,
+                crate::setup::Flow::Receives,
+            )?;
             let (gathered_tx, gathered) = gathering();
             let handler = Arc::new(Handler {
                 link: LinkReporter {

@@ -18,7 +18,7 @@ pub use hub::{MediaNotice, RoomMedia};
 pub use metrics::SfuMetrics;
 pub use session::MediaSession;
 
-use crate::setup::{interceptors, media_engine, peer_connection, AnswerAs, TransportError};
+use crate::setup::{interceptors, media_engine, peer_connection, AnswerAs, Flow, TransportError};
 use rtc::interceptor::Registry;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,11 +52,13 @@ impl Default for MediaConfig {
 /// Next port to try in the configured range, so consecutive connections spread over it.
 static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 
-/// A peer connection bound per `config`: NACK, RTCP reports and TWCC feedback (the receive
-/// side of congestion control; the sending clients run the estimator).
+/// A peer connection bound per `config`, with the interceptors for `flow` (a publisher's
+/// connection receives, with TWCC feedback for the sending client's estimator; a subscriber's
+/// sends).
 pub(crate) async fn new_peer_connection(
     config: &MediaConfig,
     handler: Arc<dyn PeerConnectionEventHandler>,
+    flow: Flow,
 ) -> Result<Arc<dyn PeerConnection>, TransportError> {
     let ports: Vec<u16> = match config.udp_ports {
         None => vec![0],
@@ -69,7 +71,7 @@ pub(crate) async fn new_peer_connection(
     let mut last_err = String::from("no port in range");
     for port in ports {
         let mut engine = media_engine()?;
-        let registry = interceptors(Registry::new(), &mut engine)?;
+        let registry = interceptors(Registry::new(), &mut engine, flow)?;
         // `public_ip` is applied to the SDP (`setup::advertise`): webrtc's own NAT 1:1 setting
         // does nothing in 0.21.1.
         let addr = std::net::SocketAddr::new(config.bind_ip, port);

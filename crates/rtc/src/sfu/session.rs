@@ -11,7 +11,7 @@ use super::hub::{MediaNotice, Publication, RoomMedia};
 use super::metrics::{Counted, Held};
 use super::new_peer_connection;
 use crate::setup::{
-    answer_offer, err, ice_ufrag, next_conn_id, wait_gathered, LinkState, TransportError,
+    answer_offer, err, ice_ufrag, next_conn_id, wait_gathered, Flow, LinkState, TransportError,
     ICE_DISCONNECTED_AFTER, ICE_FAILED_AFTER,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -253,7 +253,12 @@ impl MediaSession {
             session: Arc::downgrade(self),
             subscriber,
         });
-        let pc = new_peer_connection(hub.config(), handler).await?;
+        let flow = if subscriber {
+            Flow::Sends
+        } else {
+            Flow::Receives
+        };
+        let pc = new_peer_connection(hub.config(), handler, flow).await?;
         let me = Arc::downgrade(self);
         if subscriber {
             tokio::spawn(watch_subscriber(me, id));
