@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bin, RoomServer, APP, KEY};
+use common::{bin, http_get, RoomServer, APP, KEY};
 use std::process::{Command, Stdio};
 
 #[test]
@@ -105,28 +105,18 @@ fn two_publishers_reach_twenty_subscribers_and_metrics_agree() {
         "trtc_sfu_peer_connections{role=\"subscriber\"} 0",
     ];
     let deadline = std::time::Instant::now() + common::WAIT;
-    let mut page = get(&format!("{http}/metrics"));
+    let (head, mut page) = http_get(&format!("{http}/metrics"));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "not Prometheus text: {head}"
+    );
     while !gauges.iter().all(|g| page.lines().any(|l| l == *g)) {
         assert!(
             std::time::Instant::now() < deadline,
             "gauges not back to zero after everyone left:\n{page}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
-        page = get(&format!("{http}/metrics"));
+        page = http_get(&format!("{http}/metrics")).1;
     }
-}
-
-fn get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body.split_once("\r\n\r\n").unwrap().1.to_owned()
 }

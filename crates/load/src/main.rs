@@ -234,17 +234,19 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         joins.entered, joins.attempted
     );
     wait_for_streams(&seats, &expected, Duration::from_secs_f64(cli.warmup)).await;
-    let cpu_at = |pid: Option<u32>| pid.and_then(|p| server_probe::process(p).ok());
     let (start, cpu0, metrics0) = (
         snapshots(&seats),
-        cpu_at(cli.server_pid),
+        process_of(cli.server_pid).await,
         scrape_opt(&cli.metrics_url).await?,
     );
     let window_started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(cli.duration)).await;
     let end = snapshots(&seats);
     let window_s = window_started.elapsed().as_secs_f64();
-    let (cpu1, metrics1) = (cpu_at(cli.server_pid), scrape_opt(&cli.metrics_url).await?);
+    let (cpu1, metrics1) = (
+        process_of(cli.server_pid).await,
+        scrape_opt(&cli.metrics_url).await?,
+    );
     // Quiet: let everything in flight arrive, so the run's counts on both sides can be compared.
     let _ = phase_tx.send(Phase::Quiet);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -275,11 +277,11 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         })
         .collect();
     let totals = report::totals(&receivers);
-    let forwarded = |m: &Option<std::collections::HashMap<String, f64>>, name: &str| {
+    let sample = |m: &Option<std::collections::HashMap<String, f64>>, name: &str| {
         m.as_ref().and_then(|m| m.get(name).copied())
     };
     let delta = |name: &str, a: &Option<_>, b: &Option<_>| -> Option<u64> {
-        Some((forwarded(b, name)? - forwarded(a, name)?) as u64)
+        Some((sample(b, name)? - sample(a, name)?) as u64)
     };
     let server = (cli.server_pid.is_some() || cli.metrics_url.is_some()).then(|| {
         let cpu_s = match (cpu0, cpu1) {
@@ -334,6 +336,15 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         totals,
         server,
     })
+}
+
+/// The server process's CPU seconds and RSS, read from `/proc` off the runtime's workers.
+async fn process_of(pid: Option<u32>) -> Option<(f64, u64)> {
+    let pid = pid?;
+    tokio::task::spawn_blocking(move || server_probe::process(pid).ok())
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn scrape_opt(

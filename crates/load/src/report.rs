@@ -130,9 +130,9 @@ pub fn receiver(
             Stream {
                 from: key.0.clone(),
                 kind: kind_name(key.1),
-                packets: b.packets - a.packets,
-                lost: b.lost - a.lost,
-                kbps: (b.bytes - a.bytes) as f64 * 8.0 / window_s / 1000.0,
+                packets: b.packets.saturating_sub(a.packets),
+                lost: b.lost.saturating_sub(a.lost),
+                kbps: b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / window_s / 1000.0,
                 jitter_ms: b.jitter_ms,
                 run_packets: run.packets,
                 run_lost: run.lost,

@@ -315,7 +315,11 @@ async fn metrics(AxState(state): AxState<Arc<State>>) -> impl IntoResponse {
         members,
         connections: state.gate.open(),
     };
-    let page = metrics::render(counts, &state.config.media.metrics);
+    let process = tokio::task::spawn_blocking(metrics::Process::read)
+        .await
+        .ok()
+        .flatten();
+    let page = metrics::render(counts, &state.config.media.metrics, process);
     (
         [(
             axum::http::header::CONTENT_TYPE,

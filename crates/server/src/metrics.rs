@@ -17,38 +17,50 @@ pub(crate) struct ServerCounts {
     pub connections: usize,
 }
 
-/// The page for one scrape.
-pub(crate) fn render(server: ServerCounts, sfu: &SfuMetrics) -> String {
-    let mut out = String::with_capacity(2048);
-    let mut gauge = |name: &str, help: &str, value: f64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        );
-    };
-    gauge("trtc_rooms", "Rooms open.", server.rooms as f64);
-    gauge(
-        "trtc_members",
-        "Members in rooms (entered, including those waiting to resume).",
-        server.members as f64,
-    );
-    gauge(
-        "trtc_signalling_connections",
-        "Signalling (WebSocket) connections admitted.",
-        server.connections as f64,
-    );
-    gauge(
-        "trtc_sfu_publications",
-        "Tracks received from publishers.",
-        sfu.gauge(Counted::Publication).get() as f64,
-    );
-    gauge(
-        "trtc_sfu_forwarded_tracks",
-        "Publications sent on to a subscriber, one per subscriber and track.",
-        sfu.gauge(Counted::ForwardedTrack).get() as f64,
-    );
+/// One metric family with its help and type lines.
+fn family(out: &mut String, kind: &str, name: &str, help: &str, value: impl std::fmt::Display) {
     let _ = write!(
         out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    );
+}
+
+/// The page for one scrape. `process` is read by the caller, off the async runtime.
+pub(crate) fn render(server: ServerCounts, sfu: &SfuMetrics, process: Option<Process>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::with_capacity(2048);
+    let o = &mut out;
+    family(o, "gauge", "trtc_rooms", "Rooms open.", server.rooms);
+    family(
+        o,
+        "gauge",
+        "trtc_members",
+        "Members in rooms (entered, including those waiting to resume).",
+        server.members,
+    );
+    family(
+        o,
+        "gauge",
+        "trtc_connections",
+        "Connections admitted: WebSocket signalling, and HTTP requests such as this scrape.",
+        server.connections,
+    );
+    family(
+        o,
+        "gauge",
+        "trtc_sfu_publications",
+        "Tracks received from publishers.",
+        sfu.gauge(Counted::Publication).get(),
+    );
+    family(
+        o,
+        "gauge",
+        "trtc_sfu_forwarded_tracks",
+        "Publications sent on to a subscriber, one per subscriber and track.",
+        sfu.gauge(Counted::ForwardedTrack).get(),
+    );
+    let _ = write!(
+        o,
         "# HELP trtc_sfu_peer_connections Media peer connections.\n\
          # TYPE trtc_sfu_peer_connections gauge\n\
          trtc_sfu_peer_connections{{role=\"publisher\"}} {}\n\
@@ -56,72 +68,76 @@ pub(crate) fn render(server: ServerCounts, sfu: &SfuMetrics) -> String {
         sfu.gauge(Counted::PublisherConnection).get(),
         sfu.gauge(Counted::SubscriberConnection).get(),
     );
-    let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+    let counters = [
+        (
+            "trtc_sfu_received_packets_total",
+            "RTP packets received from publishers.",
+            sfu.received.packets(),
+        ),
+        (
+            "trtc_sfu_received_bytes_total",
+            "RTP bytes received from publishers.",
+            sfu.received.bytes(),
+        ),
+        (
+            "trtc_sfu_forwarded_packets_total",
+            "RTP packets forwarded to subscribers (not counting retransmissions).",
+            sfu.forwarded.packets(),
+        ),
+        (
+            "trtc_sfu_forwarded_bytes_total",
+            "RTP bytes forwarded to subscribers.",
+            sfu.forwarded.bytes(),
+        ),
+        (
+            "trtc_sfu_dropped_packets_total",
+            "Packets not forwarded to a connected subscriber: it fell behind, or the write failed.",
+            sfu.dropped.load(Relaxed),
+        ),
+        (
+            "trtc_sfu_nacked_packets_total",
+            "Packets subscribers asked to be sent again (NACK).",
+            sfu.nacked.load(Relaxed),
+        ),
+        (
+            "trtc_sfu_keyframe_requests_total",
+            "Keyframe requests (PLI) sent to publishers.",
+            sfu.keyframe_requests.load(Relaxed),
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(o, "counter", name, help, value);
+    }
+    if let Some(p) = process {
+        family(
+            o,
+            "counter",
+            "process_cpu_seconds_total",
+            "User and system CPU time spent, seconds.",
+            p.cpu_seconds,
         );
-    };
-    counter(
-        "trtc_sfu_received_packets_total",
-        "RTP packets received from publishers.",
-        sfu.received.packets(),
-    );
-    counter(
-        "trtc_sfu_received_bytes_total",
-        "RTP bytes received from publishers.",
-        sfu.received.bytes(),
-    );
-    counter(
-        "trtc_sfu_forwarded_packets_total",
-        "RTP packets forwarded to subscribers (not counting retransmissions).",
-        sfu.forwarded.packets(),
-    );
-    counter(
-        "trtc_sfu_forwarded_bytes_total",
-        "RTP bytes forwarded to subscribers.",
-        sfu.forwarded.bytes(),
-    );
-    counter(
-        "trtc_sfu_dropped_packets_total",
-        "Packets not forwarded to a connected subscriber: it fell behind, or the write failed.",
-        sfu.dropped.load(std::sync::atomic::Ordering::Relaxed),
-    );
-    counter(
-        "trtc_sfu_nacked_packets_total",
-        "Packets subscribers asked to be sent again (NACK).",
-        sfu.nacked.load(std::sync::atomic::Ordering::Relaxed),
-    );
-    counter(
-        "trtc_sfu_keyframe_requests_total",
-        "Keyframe requests (PLI) sent to publishers.",
-        sfu.keyframe_requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-    );
-    if let Some(p) = Process::read() {
-        let _ = write!(
-            out,
-            "# HELP process_cpu_seconds_total User and system CPU time spent, seconds.\n\
-             # TYPE process_cpu_seconds_total counter\n\
-             process_cpu_seconds_total {}\n\
-             # HELP process_resident_memory_bytes Resident memory size, bytes.\n\
-             # TYPE process_resident_memory_bytes gauge\n\
-             process_resident_memory_bytes {}\n\
-             # HELP process_open_fds Open file descriptors.\n\
-             # TYPE process_open_fds gauge\n\
-             process_open_fds {}\n\
-             # HELP process_threads Threads.\n\
-             # TYPE process_threads gauge\n\
-             process_threads {}\n",
-            p.cpu_seconds, p.rss_bytes, p.open_fds, p.threads
+        family(
+            o,
+            "gauge",
+            "process_resident_memory_bytes",
+            "Resident memory size, bytes.",
+            p.rss_bytes,
         );
+        family(
+            o,
+            "gauge",
+            "process_open_fds",
+            "Open file descriptors.",
+            p.open_fds,
+        );
+        family(o, "gauge", "process_threads", "Threads.", p.threads);
     }
     out
 }
 
 /// The process's own figures, from `/proc/self`.
 #[derive(Debug, PartialEq)]
-struct Process {
+pub(crate) struct Process {
     cpu_seconds: f64,
     rss_bytes: u64,
     open_fds: usize,
@@ -133,7 +149,8 @@ struct Process {
 const USER_HZ: f64 = 100.0;
 
 impl Process {
-    fn read() -> Option<Process> {
+    /// Reads `/proc/self`: file I/O, so callers on the runtime use `spawn_blocking`.
+    pub(crate) fn read() -> Option<Process> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count();
@@ -195,6 +212,7 @@ mod tests {
                 connections: 6,
             },
             &sfu,
+            Process::read(),
         );
         assert!(
             page.contains("# TYPE trtc_rooms gauge\ntrtc_rooms 2\n"),
