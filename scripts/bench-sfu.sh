@@ -8,11 +8,12 @@
 # Scenarios (fan-out in the live scene: a call room holds 300, a live room any audience):
 # fanout10 fanout50 fanout100 fanout200 fanout500 call9 audio storm300 (default:
 # all). The audio room is 50 anchors, 3 of them talking (the others send what Opus DTX sends
-# in silence), and 250 listeners; AUDIO_SECONDS sets its length (default 600). Each scenario gets a fresh
-# server, so one's leftovers (memory, lingering rooms) never reach the next.
+# in silence), and 250 listeners; AUDIO_SECONDS sets its length (default 600).
 #
-# The Janus side of the comparison (room-load's Janus mode) is not built yet; its column says
-# so rather than holding a number.
+# Every scenario runs twice on identical load: against our room-server and against Janus
+# VideoRoom (Debian's janus, run by scripts/janus/run.sh; room-load --janus). JANUS=0 skips
+# Janus. Each run gets a fresh server, so one's leftovers (memory, lingering rooms) never reach
+# the next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -28,7 +29,7 @@ if [ ${#scenarios[@]} -eq 0 ]; then
 fi
 audio_seconds="${AUDIO_SECONDS:-600}"
 
-run() { # name, room-load flags…
+ours() { # name, room-load flags…
   local name=$1
   shift
   "$bin/room-server" --listen 127.0.0.1:0 --app "$app:$secret" >"$out/server.out" 2>"$out/server.err" &
@@ -38,10 +39,30 @@ run() { # name, room-load flags…
   addr=$(sed -n 's/^listening on //p' "$out/server.out")
   "$bin/room-load" --server "ws://$addr" --sdkappid "$app" --secret "$secret" \
     --metrics-url "http://$addr/metrics" --server-pid "$pid" "$@" \
-    >"$out/$name.json" 2>"$out/$name.err" || { tail -5 "$out/$name.err" >&2; }
+    >"$out/$name.ours.json" 2>"$out/$name.ours.err" || { tail -5 "$out/$name.ours.err" >&2; }
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  echo "$name" >>"$out/ran"
+}
+
+janus() { # name, room-load flags…
+  local name=$1
+  shift
+  local port=18188 dir="$out/janus"
+  rm -rf "$dir"
+  scripts/janus/run.sh "$port" "$dir" >"$out/janus.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  "$bin/room-load" --janus --server "ws://127.0.0.1:$port" --sdkappid "$app" --secret "$secret" \
+    --server-pid "$pid" "$@" \
+    >"$out/$name.janus.json" 2>"$out/$name.janus.err" || { tail -5 "$out/$name.janus.err" >&2; }
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+run() { # name, room-load flags…
+  ours "$@"
+  if [ "${JANUS:-1}" != 0 ]; then janus "$@"; fi
+  echo "$1" >>"$out/ran"
 }
 
 for s in "${scenarios[@]}"; do
@@ -57,30 +78,45 @@ done
 python3 - "$out" <<'EOF'
 import json, sys, os
 out = sys.argv[1]
-rows = []
-for name in open(os.path.join(out, "ran")).read().split():
+f = lambda v, fmt: "—" if v is None else format(v, fmt)
+
+def row(name, server):
+    path = os.path.join(out, f"{name}.{server}.json")
+    if not os.path.exists(path):
+        return None
     try:
-        r = json.load(open(os.path.join(out, name + ".json")))
-    except (OSError, ValueError):
-        rows.append((name, "room-load failed: " + open(os.path.join(out, name + ".err")).read().strip().splitlines()[-1]))
-        continue
+        r = json.load(open(path))
+    except ValueError:
+        err = open(os.path.join(out, f"{name}.{server}.err")).read().strip().splitlines()
+        return f"room-load failed: {err[-1] if err else '?'}", None
     s, t, j = r["server"] or {}, r["totals"], r["joins"]
-    f = lambda v, fmt: "—" if v is None else format(v, fmt)
-    rows.append((name, " | ".join([
+    # Per delivered packet (what the subscribers counted): the one measure both servers have.
+    delivered = t["window_packets"]
+    per_delivered = s.get("cpu_s") and delivered and s["cpu_s"] * 1e6 / delivered
+    cells = [
         f"{j['entered']}/{j['attempted']}",
-        f(s.get("cpu_us_per_packet"), ".1f"),
+        f(per_delivered, ".1f"),
+        f(s.get("cpu_us_per_packet") if server == "ours" else None, ".1f"),
         f(s.get("cpu_pct_of_core"), ".0f"),
         f((s.get("rss_bytes") or 0) / 1048576, ".0f"),
-        f(s.get("forwarded_packets") and s["forwarded_packets"] / r["window_s"], ".0f"),
+        f(delivered / r["window_s"], ".0f"),
         f"{t['loss_pct']:.3f}",
         f"{t['streams_missing']}/{t['streams_expected']}",
         f"{t['video_kbps_min']:.0f}/{t['video_kbps_median']:.0f}",
         f"{t['audio_kbps_median']:.0f}",
         f"{j['p50_ms']:.1f}/{j['p99_ms']:.1f}",
-        "not built yet",
-    ])))
-print("| scenario | entered | µs CPU/packet | % of a core | RSS MB | packets/s forwarded | loss % | streams missing | video kbps min/median | audio kbps | onEnterRoom p50/p99 ms | Janus |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for name, cells in rows:
-    print(f"| {name} | {cells} |")
+    ]
+    return " | ".join(cells), per_delivered
+
+print("| scenario | server | entered | µs CPU/delivered packet | µs CPU/forwarded packet (/metrics) | % of a core | RSS MB | packets/s delivered | loss % | streams missing | video kbps min/median | audio kbps | onEnterRoom p50/p99 ms | cost vs Janus |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for name in open(os.path.join(out, "ran")).read().split():
+    ours, janus = row(name, "ours"), row(name, "janus")
+    ratio = "—"
+    if ours and janus and ours[1] and janus[1]:
+        ratio = f"{ours[1] / janus[1]:.2f}×"
+    if ours:
+        print(f"| {name} | ours | {ours[0]} | {ratio} |")
+    if janus:
+        print(f"| {name} | Janus | {janus[0]} | |")
 EOF

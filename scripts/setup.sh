@@ -18,6 +18,7 @@ set -euo pipefail
 #   cmake                       builds libopus (opusic-sys, bundled)
 #   nasm                        OpenH264's assembly: ~2.8x faster encoding than its C fallback
 #   python3                     scripts/bench-join.sh's statistics
+#   janus                       the SFU our server's capacity is compared with (scripts/janus/)
 PACKAGES=(
   build-essential pkg-config curl file libssl-dev
   libwebkit2gtk-4.1-dev
@@ -25,7 +26,7 @@ PACKAGES=(
   libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
   libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
   cmake nasm libtool autoconf automake
-  python3
+  python3 janus
 )
 TAURI_DRIVER_VERSION=2.1.0
 

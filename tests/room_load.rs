@@ -1,12 +1,13 @@
 //! `room-load` against the `room-server` process (issue 10's small layout): everyone enters,
 //! every subscriber receives every stream without loss, and the server's `/metrics` counted
-//! the same packets room-load's receivers did.
+//! the same packets room-load's receivers did. And the same participants against Janus
+//! VideoRoom, which keeps the comparison in docs/benchmarks.md working.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{bin, http_get, RoomServer, APP, KEY};
+use common::{bin, http_get, Proc, RoomServer, APP, KEY};
 use std::process::{Command, Stdio};
 
 #[test]
@@ -64,6 +65,7 @@ fn two_publishers_reach_twenty_subscribers_and_metrics_agree() {
             assert_eq!(s["run_lost"], 0, "{user} lost packets: {s}");
         }
     }
+    assert_senders_unthrottled(&report);
     let totals = &report["totals"];
     assert_eq!(totals["run_lost"], 0, "{totals}");
     // 200 kbps video reaches every subscriber at about that rate (the window is 10 s).
@@ -118,5 +120,103 @@ fn two_publishers_reach_twenty_subscribers_and_metrics_agree() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
         page = http_get(&format!("{http}/metrics")).1;
+    }
+}
+
+/// Debian's Janus, as scripts/bench-sfu.sh runs it, on a free loopback port.
+struct Janus {
+    proc: Proc,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Janus {
+    fn start() -> Janus {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/janus/run.sh");
+        let proc = Proc::spawn_keeping_stderr(
+            Command::new(script)
+                .arg(port.to_string())
+                .arg(dir.path())
+                .stderr(Stdio::null()),
+        );
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Janus is not listening on {port} (is the janus package installed? scripts/setup.sh installs it)"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Janus {
+            proc,
+            url: format!("ws://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn the_same_participants_run_against_janus() {
+    let janus = Janus::start();
+    let out = Command::new(bin("room-load"))
+        .args([
+            "--janus",
+            "--server",
+            &janus.url,
+            "--sdkappid",
+            "1",
+            "--secret",
+            "unused",
+        ])
+        .args(["--publishers", "2", "--subscribers", "5", "--duration", "5"])
+        .args(["--video", "320x180", "--fps", "15", "--video-kbps", "200"])
+        .args(["--server-pid", &janus.proc.child.id().to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "room-load failed: {:?}", out.status);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["joins"]["entered"], 7, "{}", report["joins"]);
+    for r in report["receivers"].as_array().unwrap() {
+        assert_eq!(r["missing"].as_array().unwrap().len(), 0, "{r}");
+        for s in r["streams"].as_array().unwrap() {
+            assert!(s["packets"].as_u64().unwrap() > 0, "{s}");
+        }
+    }
+    assert_senders_unthrottled(&report);
+    let totals = &report["totals"];
+    assert_eq!(totals["streams_missing"], 0, "{totals}");
+    assert!(
+        totals["video_kbps_min"].as_f64().unwrap() > 100.0,
+        "{totals}"
+    );
+    // Janus's CPU per packet is read from its process, over what the receivers counted.
+    let per_packet = report["server"]["cpu_us_per_packet"].as_f64();
+    assert!(
+        per_packet.is_some_and(|us| us > 0.0),
+        "{}",
+        report["server"]
+    );
+}
+
+/// Both publishers sent the clip, and the server's feedback kept their congestion controllers
+/// well above it: a server whose feedback reads as loss (as Janus's once did, see
+/// `answer_with_audio_transport_cc` in crates/load) throttles senders to 100 kbps, and the
+/// comparison would measure less load than it claims.
+fn assert_senders_unthrottled(report: &serde_json::Value) {
+    let senders = report["senders"].as_array().unwrap();
+    assert_eq!(senders.len(), 2, "{senders:?}");
+    for s in senders {
+        assert!(s["packets"].as_u64().unwrap() > 0, "{s}");
+        assert!(
+            s["target_kbps"].as_f64().unwrap() >= 500.0,
+            "throttled: {s}"
+        );
     }
 }

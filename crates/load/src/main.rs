@@ -6,6 +6,8 @@
 //! completed (whatever it measured), 1 on bad arguments or when the run could not be made.
 
 mod clip;
+mod janus;
+mod janus_participant;
 mod participant;
 mod report;
 mod server_probe;
@@ -33,6 +35,10 @@ struct Cli {
     /// Room server URL; loopback only (ws://127.0.0.1:PORT).
     #[arg(long, default_value = "ws://127.0.0.1:8080")]
     server: String,
+    /// The server is Janus VideoRoom (its WebSocket API, string IDs): the same participants,
+    /// for the comparison. Scene and roles have no meaning there.
+    #[arg(long)]
+    janus: bool,
     #[arg(long)]
     sdkappid: u32,
     /// The app's secret key: every participant signs its own userSig (test signing).
@@ -104,7 +110,10 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // Janus's DTLS hello carries extensions the library names and ignores.
+                "warn,rtc_dtls::handshake=error".into()
+            }),
         )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -176,6 +185,10 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         Some(url) => Some(server_probe::scrape(url).await?),
         None => None,
     };
+    if cli.janus {
+        let rooms: Vec<u32> = (0..cli.rooms).map(|r| cli.roomid + r as u32).collect();
+        janus::create_rooms(&cli.server, &rooms, cli.publishers).await?;
+    }
     let (phase_tx, phase) = watch::channel(Phase::Running);
     let mut seats = vec![];
     let mut tasks = vec![];
@@ -211,11 +224,15 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
                 talking: cli.talkers.is_none_or(|t| i < t),
                 bind_ip,
             };
-            tasks.push(tokio::spawn(participant::run(
-                plan,
-                Arc::clone(&probe),
-                phase.clone(),
-            )));
+            tasks.push(if cli.janus {
+                tokio::spawn(janus_participant::run(
+                    plan,
+                    Arc::clone(&probe),
+                    phase.clone(),
+                ))
+            } else {
+                tokio::spawn(participant::run(plan, Arc::clone(&probe), phase.clone()))
+            });
             seats.push(Seat {
                 room,
                 user,
@@ -234,6 +251,7 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         joins.entered, joins.attempted
     );
     wait_for_streams(&seats, &expected, Duration::from_secs_f64(cli.warmup)).await;
+    let sent0 = sent(&seats);
     let (start, cpu0, metrics0) = (
         snapshots(&seats),
         process_of(cli.server_pid).await,
@@ -242,6 +260,7 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
     let window_started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(cli.duration)).await;
     let end = snapshots(&seats);
+    let sent1 = sent(&seats);
     let window_s = window_started.elapsed().as_secs_f64();
     let (cpu1, metrics1) = (
         process_of(cli.server_pid).await,
@@ -275,6 +294,11 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
                 window_s,
             )
         })
+        .collect();
+    let senders = seats
+        .iter()
+        .zip(sent0.iter().zip(&sent1))
+        .filter_map(|(s, (a, b))| Some(report::sender(&s.user, a.as_ref()?, b.as_ref()?, window_s)))
         .collect();
     let totals = report::totals(&receivers);
     let sample = |m: &Option<std::collections::HashMap<String, f64>>, name: &str| {
@@ -332,6 +356,7 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         window_s,
         joins,
         failures,
+        senders,
         receivers,
         totals,
         server,
@@ -461,6 +486,13 @@ async fn wait_for_streams(seats: &[Seat], expected: &[Vec<(String, StreamKind)>]
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("room-load: not every stream arrived within the warmup; measuring anyway");
+}
+
+fn sent(seats: &[Seat]) -> Vec<Option<trtc_rtc::client::PublisherStats>> {
+    seats
+        .iter()
+        .map(|s| s.probe.publisher.get().map(|p| p.stats()))
+        .collect()
 }
 
 fn snapshots(seats: &[Seat]) -> Vec<report::Snapshot> {

@@ -215,7 +215,7 @@ async fn participate(
 }
 
 /// Sends the clip in real time while the publisher connection is up, until the run goes quiet.
-async fn replay(
+pub(crate) async fn replay(
     publisher: Arc<Publisher>,
     clip: Arc<Clip>,
     talking: bool,

@@ -18,6 +18,7 @@ pub struct Report {
     /// Participants that ended before being told to (the server closed them, a connection
     /// failed), with why; the first few.
     pub failures: Vec<String>,
+    pub senders: Vec<Sender>,
     pub receivers: Vec<Receiver>,
     pub totals: Totals,
     /// Our server's counters, or any server's process figures (`None` when not asked for).
@@ -44,6 +45,41 @@ pub struct Joins {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+/// One publisher over the window: what it sent, and what its congestion controller made of the
+/// server's feedback (a server whose feedback throttles senders carries less than was offered).
+#[derive(Debug, Serialize)]
+pub struct Sender {
+    pub user: String,
+    pub packets: u64,
+    pub kbps: f64,
+    /// The congestion controller's target at the window's end.
+    pub target_kbps: f64,
+    /// Packets the server's transport feedback reported lost, over the whole run.
+    pub feedback_lost: u64,
+}
+
+/// A sender's reading over the window, from its stats at the start and the end.
+pub fn sender(
+    user: &str,
+    start: &trtc_rtc::client::PublisherStats,
+    end: &trtc_rtc::client::PublisherStats,
+    window_s: f64,
+) -> Sender {
+    let sum = |s: &trtc_rtc::client::PublisherStats| {
+        s.sent
+            .values()
+            .fold((0u64, 0u64), |(p, b), c| (p + c.packets, b + c.bytes))
+    };
+    let ((p0, b0), (p1, b1)) = (sum(start), sum(end));
+    Sender {
+        user: user.to_owned(),
+        packets: p1.saturating_sub(p0),
+        kbps: b1.saturating_sub(b0) as f64 * 8.0 / 1000.0 / window_s.max(1e-9),
+        target_kbps: end.target_bps as f64 / 1000.0,
+        feedback_lost: end.feedback_lost,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -219,6 +255,12 @@ pub fn summary(r: &Report) -> String {
         r.totals.video_kbps_median,
         r.totals.audio_kbps_median,
     );
+    for p in &r.senders {
+        s.push_str(&format!(
+            "sender {}: {} packets, {:.0} kbps, congestion target {:.0} kbps, {} reported lost\n",
+            p.user, p.packets, p.kbps, p.target_kbps, p.feedback_lost
+        ));
+    }
     if let Some(server) = &r.server {
         s.push_str(&format!(
             "server: cpu {:?} s ({:?} % of a core), {:?} µs/packet, rss {:?} B, forwarded {:?}\n",

@@ -92,8 +92,16 @@ impl PeerConnectionEventHandler for Handler {
         let user_id = track.stream_id().await;
         let (id, ssrcs) = (track.track_id().await, track.ssrcs().await);
         tracing::debug!(user = %user_id, %id, ?ssrcs, "on_track");
-        let Some(kind) = StreamKind::from_track_id(&id) else {
-            return;
+        // Our server names tracks by stream kind; another SFU (Janus, for the capacity
+        // comparison) names them by mid, and then the media kind says which: audio, or the
+        // one camera stream it was asked for.
+        let kind = match StreamKind::from_track_id(&id) {
+            Some(kind) => kind,
+            None => match track.kind().await {
+                rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio => StreamKind::Audio,
+                rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video => StreamKind::Big,
+                _ => return,
+            },
         };
         let Some(ssrc) = ssrcs.first().copied() else {
             return;
