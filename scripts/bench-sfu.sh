@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Capacity of one room server on this machine (release build, loopback): room-load plays the
 # participants, the server's CPU and memory come from /proc and its counters from /metrics.
-# Prints one table; each row is one scenario from issue 10 (docs/benchmarks.md).
+# Prints one table, two rows (ours, Janus) per scenario from issue 10 (docs/benchmarks.md),
+# and for long runs (the audio room) loss, memory and CPU minute by minute.
 #
 #   scripts/bench-sfu.sh [SCENARIO…]
 #
@@ -21,8 +22,16 @@ cargo build --release --locked -p trtc-server -p trtc-load
 bin=target/release
 secret="bench-$(date +%s)"
 app=1400000000
-out=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
+# BENCH_OUT=DIR keeps every run's JSON report there; otherwise they go with the table.
+if [ -n "${BENCH_OUT:-}" ]; then
+  out=$BENCH_OUT
+  mkdir -p "$out"
+  rm -f "$out/ran"
+  trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+else
+  out=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
+fi
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   scenarios=(fanout10 fanout50 fanout100 fanout200 fanout500 call9 audio storm300)
@@ -92,18 +101,18 @@ def row(name, server):
     s, t, j = r["server"] or {}, r["totals"], r["joins"]
     # Per delivered packet (what the subscribers counted): the one measure both servers have.
     delivered = t["window_packets"]
-    per_delivered = s.get("cpu_s") and delivered and s["cpu_s"] * 1e6 / delivered
+    per_delivered = s["cpu_s"] * 1e6 / delivered if s.get("cpu_s") is not None and delivered else None
     cells = [
         f"{j['entered']}/{j['attempted']}",
         f(per_delivered, ".1f"),
         f(s.get("cpu_us_per_packet") if server == "ours" else None, ".1f"),
         f(s.get("cpu_pct_of_core"), ".0f"),
         f((s.get("rss_bytes") or 0) / 1048576, ".0f"),
-        f(delivered / r["window_s"], ".0f"),
-        f"{t['loss_pct']:.3f}",
+        f(delivered / r["window_s"] if delivered else None, ".0f"),
+        f(t["loss_pct"] if t["streams_expected"] else None, ".3f"),
         f"{t['streams_missing']}/{t['streams_expected']}",
-        f"{t['video_kbps_min']:.0f}/{t['video_kbps_median']:.0f}",
-        f"{t['audio_kbps_median']:.0f}",
+        f"{t['video_kbps_min']:.0f}/{t['video_kbps_median']:.0f}" if r["layout"]["video"] else "—",
+        f(t["audio_kbps_median"] if t["streams_expected"] else None, ".0f"),
         f"{j['p50_ms']:.1f}/{j['p99_ms']:.1f}",
     ]
     return " | ".join(cells), per_delivered
@@ -119,4 +128,36 @@ for name in open(os.path.join(out, "ran")).read().split():
         print(f"| {name} | ours | {ours[0]} | {ratio} |")
     if janus:
         print(f"| {name} | Janus | {janus[0]} | |")
+
+# Long runs: loss and memory as the run went on (room-load's timeline, ten intervals).
+for name in open(os.path.join(out, "ran")).read().split():
+    runs = {}
+    for server in ("ours", "janus"):
+        try:
+            r = json.load(open(os.path.join(out, f"{name}.{server}.json")))
+        except (OSError, ValueError):
+            continue
+        if r["window_s"] >= 120 and r.get("timeline"):
+            runs[server] = r["timeline"]
+    if not runs:
+        continue
+    print()
+    print(f"{name} over time:")
+    print("| minute | " + " | ".join(f"{s}: loss % / RSS MB / % of a core" for s in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    for i in range(max(len(t) for t in runs.values())):
+        cells = []
+        for t in runs.values():
+            if i >= len(t):
+                cells.append("")
+                continue
+            x = t[i]
+            sent = x["packets"] + x["lost"]
+            cells.append(" / ".join([
+                f"{100 * x['lost'] / sent:.3f}" if sent else "—",
+                f(x["server_rss_bytes"] and x["server_rss_bytes"] / 1048576, ".0f"),
+                f(x["server_cpu_pct"], ".0f"),
+            ]))
+        t_s = next(iter(runs.values()))[min(i, len(next(iter(runs.values()))) - 1)]["t_s"]
+        print(f"| {t_s / 60:.1f} | " + " | ".join(cells) + " |")
 EOF

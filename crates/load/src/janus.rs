@@ -208,11 +208,10 @@ pub async fn create_rooms(url: &str, rooms: &[u32], publishers: usize) -> anyhow
 /// Janus's answer to a publisher, with the offer's transport-wide congestion-control lines
 /// restored on audio m-lines.
 ///
-/// Janus 1.1 accepts the transport-wide sequence number on video m-lines only, yet numbers
-/// and reports every packet of the connection. Our sender, told audio carries no number, left
-/// its audio packets out of its own accounting while they still took numbers on the wire, so
-/// Janus's feedback read as ~15 % loss and the congestion controller fell to its floor
-/// (100 kbps): Janus carried a quarter of the clip. With the answer saying what actually
+/// Janus 1.1 accepts the transport-wide sequence number on video m-lines only, while it reads
+/// the extension per connection. With that answer our sender's accounting and Janus's feedback
+/// disagree about the audio packets: the feedback read as ~15 % loss on loopback, and the
+/// congestion controller fell to its floor (100 kbps): Janus carried a quarter of the clip. With the answer saying what actually
 /// happens, the sender's estimate tracks Janus's feedback as it does ours (about 2.2 Mbps for
 /// the 720p clip, nothing reported lost).
 pub fn answer_with_audio_transport_cc(offer: &str, answer: &str) -> String {

@@ -11,6 +11,7 @@ mod janus_participant;
 mod participant;
 mod report;
 mod server_probe;
+mod timeline;
 
 use anyhow::Context;
 use clap::Parser;
@@ -258,7 +259,12 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
         scrape_opt(&cli.metrics_url).await?,
     );
     let window_started = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(cli.duration)).await;
+    let timeline = timeline::record(
+        Duration::from_secs_f64(cli.duration),
+        || counted(&seats),
+        || process_of(cli.server_pid),
+    )
+    .await;
     let end = snapshots(&seats);
     let sent1 = sent(&seats);
     let window_s = window_started.elapsed().as_secs_f64();
@@ -354,6 +360,7 @@ async fn load(cli: Cli) -> anyhow::Result<report::Report> {
             audio,
         },
         window_s,
+        timeline,
         joins,
         failures,
         senders,
@@ -486,6 +493,15 @@ async fn wait_for_streams(seats: &[Seat], expected: &[Vec<(String, StreamKind)>]
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("room-load: not every stream arrived within the warmup; measuring anyway");
+}
+
+/// Every receiver's packets and losses so far, over all its streams.
+fn counted(seats: &[Seat]) -> (u64, u64) {
+    seats
+        .iter()
+        .filter_map(|s| s.probe.counters.get())
+        .flat_map(|c| c.read().into_values())
+        .fold((0, 0), |(p, l), c| (p + c.packets, l + c.lost))
 }
 
 fn sent(seats: &[Seat]) -> Vec<Option<trtc_rtc::client::PublisherStats>> {

@@ -14,6 +14,8 @@ pub struct Report {
     pub layout: Layout,
     /// Seconds between the two readings every rate is computed over.
     pub window_s: f64,
+    /// The window in intervals: loss and the server's memory and CPU as the run went on.
+    pub timeline: Vec<crate::timeline::Sample>,
     pub joins: Joins,
     /// Participants that ended before being told to (the server closed them, a connection
     /// failed), with why; the first few.

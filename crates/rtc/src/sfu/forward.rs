@@ -99,14 +99,8 @@ pub(crate) async fn forward(
             match packets.recv().await {
                 Ok(_) if !connected.load(Ordering::Relaxed) || !usable.load(Ordering::Relaxed) => {}
                 Ok(mut packet) => {
+                    // The publication has dropped the publisher's header extensions already.
                     packet.header.ssrc = ssrc;
-                    // Extension ids are per connection: the publisher's (its transport-wide
-                    // sequence numbers, its mid) mean something else, or nothing, here. Our
-                    // capture time rides in the RTP timestamp, so nothing is lost.
-                    packet.header.extension = false;
-                    packet.header.extensions.clear();
-                    packet.header.extension_profile = 0;
-                    packet.header.extensions_padding = 0;
                     // Until renegotiation binds a new track, its writes fail.
                     let size = packet.marshal_size();
                     match out.write_rtp(packet).await {

@@ -179,11 +179,20 @@ impl PeerConnectionEventHandler for Handler {
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
-                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                    TrackRemoteEvent::OnRtpPacket(mut packet) => {
                         metrics.received.add(packet.marshal_size());
                         // Refused streams (audience, a second sharer) stop here. No subscriber
                         // yet is not an error.
                         if publication.allowed.load(Ordering::Relaxed) {
+                            // Extension ids are per connection: the publisher's (its
+                            // transport-wide sequence numbers, its mid) mean something else,
+                            // or nothing, on a subscriber's. Dropped here, once, every
+                            // subscriber's copy of the packet is allocation-free; our capture
+                            // time rides in the RTP timestamp, so nothing is lost.
+                            packet.header.extension = false;
+                            packet.header.extensions = Vec::new();
+                            packet.header.extension_profile = 0;
+                            packet.header.extensions_padding = 0;
                             let _ = publication.packets.send(packet);
                         }
                     }
