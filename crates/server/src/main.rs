@@ -1,6 +1,5 @@
 //! `room-server`: the room server as a process (qa-contract §1).
 
-use anyhow::Context;
 use clap::Parser;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -161,9 +160,7 @@ async fn main() -> anyhow::Result<()> {
     if cfg.listen.ip().is_unspecified() && cfg.media.public_ip.is_none() {
         tracing::warn!("listening on an unspecified address without --public-ip: media candidates may not be reachable");
     }
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = trtc_server::bind(cfg.listen)?;
     let addr = listener.local_addr()?;
     // The contract's first stdout line, printed once connections are accepted (the socket is
     // bound and listening; accept() is called right after).
