@@ -6,24 +6,19 @@
 //! renegotiating that handle.
 
 use crate::janus::{self, Session};
-use crate::participant::{replay, Phase, Plan, Probe};
+use crate::participant::{Media, Phase, Plan, Probe};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, watch};
-use trtc_protocol::rtp::StreamKind;
-use trtc_rtc::client::{ConnRole, PeerEvent, Publisher, Subscriber};
-use trtc_rtc::LinkState;
+use tokio::sync::watch;
+use trtc_rtc::client::Subscriber;
 
 /// Runs until told to leave, or until Janus or the network ends the participant.
 pub async fn run(plan: Plan, probe: Arc<Probe>, phase: watch::Receiver<Phase>) {
     if let Err(e) = participate(&plan, &probe, phase).await {
-        let e = format!("{e:#}");
-        let _ = probe.entered.set(Err(e.clone()));
-        *probe.failure.lock() = Some(e);
+        probe.fail(&e);
     }
 }
 
@@ -47,19 +42,8 @@ async fn participate(
         .context("joining the room")?;
     let _ = probe.entered.set(Ok(started.elapsed()));
 
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut subscriber = Subscriber::new(Arc::new(|_| {}), events_tx.clone());
-    let _ = probe.counters.set(subscriber.counters_reader());
-    let keyframe = Arc::new(AtomicBool::new(true));
-    let connected = Arc::new(AtomicBool::new(false));
-    let mut publisher_id = None;
-    if let Some(clip) = &plan.publish {
-        let (publisher, offer) = Publisher::connect(plan.bind_ip, events_tx.clone())
-            .await
-            .context("opening the publisher connection")?;
-        let publisher = Arc::new(publisher);
-        publisher_id = Some(publisher.id());
-        let _ = probe.publisher.set(Arc::clone(&publisher));
+    let (mut media, mut events) = Media::new(probe);
+    if let Some(offer) = media.publish(plan, probe, &phase).await? {
         let reply = session
             .message(main, json!({"request": "publish"}), Some(("offer", &offer)))
             .await
@@ -68,18 +52,11 @@ async fn participate(
             .sdp
             .context("Janus answered the publish without SDP")?;
         tracing::debug!(%offer, %answer, "publishing to Janus");
-        publisher
-            .apply_answer(janus::answer_with_audio_transport_cc(&offer, &answer))
-            .await
-            .context("applying the publish answer")?;
-        tokio::spawn(replay(
-            publisher,
-            Arc::clone(clip),
-            plan.talking,
-            Arc::clone(&keyframe),
-            Arc::clone(&connected),
-            phase.clone(),
-        ));
+        if let Some(p) = &media.publisher {
+            p.apply_answer(janus::answer_with_audio_transport_cc(&offer, &answer))
+                .await
+                .context("applying the publish answer")?;
+        }
     }
 
     let mut feeds = Feeds {
@@ -89,7 +66,7 @@ async fn participate(
         subscribed: BTreeSet::new(),
     };
     feeds
-        .add(&session, &mut subscriber, plan, &joined.data)
+        .add(&session, &mut media.subscriber, plan, &joined.data)
         .await?;
     let mut keepalive = tokio::time::interval(janus::KEEPALIVE);
     loop {
@@ -101,24 +78,15 @@ async fn participate(
                 }
                 let data = &event["plugindata"]["data"];
                 if data.get("publishers").is_some() {
-                    feeds.add(&session, &mut subscriber, plan, data).await?;
+                    feeds.add(&session, &mut media.subscriber, plan, data).await?;
                 }
             }
             _ = keepalive.tick() => session.keepalive()?,
-            Some(event) = events.recv() => match event {
-                PeerEvent::KeyframeRequested(StreamKind::Big) => keyframe.store(true, Ordering::Relaxed),
-                PeerEvent::Link { conn, role: ConnRole::Publisher, state } if Some(conn) == publisher_id => {
-                    connected.store(state == LinkState::Connected, Ordering::Relaxed);
-                }
-                _ => {}
-            },
+            Some(event) = events.recv() => media.handle(event),
             changed = phase.changed() => {
                 if changed.is_err() || *phase.borrow() == Phase::Leave {
                     session.destroy().await;
-                    subscriber.close().await;
-                    if let Some(p) = probe.publisher.get() {
-                        p.close().await;
-                    }
+                    media.close().await;
                     return Ok(());
                 }
             }

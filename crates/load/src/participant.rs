@@ -71,12 +71,102 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long leaving waits for the room to confirm.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
+impl Probe {
+    /// The participant ended with `e`; a join that never finished failed with it too.
+    pub fn fail(&self, e: &anyhow::Error) {
+        let e = format!("{e:#}");
+        let _ = self.entered.set(Err(e.clone()));
+        *self.failure.lock() = Some(e);
+    }
+}
+
+/// A participant's media, whichever server it is in: the counting subscriber connection, the
+/// publisher connection replaying the clip, and what their events change.
+pub(crate) struct Media {
+    pub subscriber: Subscriber,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    keyframe: Arc<AtomicBool>,
+    connected: Arc<AtomicBool>,
+    pub publisher: Option<Arc<Publisher>>,
+}
+
+impl Media {
+    /// No connection yet; the connections' events arrive on the returned receiver, for
+    /// [`Media::handle`].
+    pub fn new(probe: &Probe) -> (Media, mpsc::UnboundedReceiver<PeerEvent>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let subscriber = Subscriber::new(Arc::new(|_| {}), events.clone());
+        let _ = probe.counters.set(subscriber.counters_reader());
+        let media = Media {
+            subscriber,
+            events,
+            keyframe: Arc::new(AtomicBool::new(true)),
+            connected: Arc::new(AtomicBool::new(false)),
+            publisher: None,
+        };
+        (media, rx)
+    }
+
+    /// If the plan publishes: opens the publisher connection and starts replaying the clip
+    /// (which sends once the connection is up); its offer.
+    pub async fn publish(
+        &mut self,
+        plan: &Plan,
+        probe: &Probe,
+        phase: &watch::Receiver<Phase>,
+    ) -> anyhow::Result<Option<String>> {
+        let Some(clip) = &plan.publish else {
+            return Ok(None);
+        };
+        let (publisher, offer) = Publisher::connect(plan.bind_ip, self.events.clone())
+            .await
+            .context("opening the publisher connection")?;
+        let publisher = Arc::new(publisher);
+        let _ = probe.publisher.set(Arc::clone(&publisher));
+        self.publisher = Some(Arc::clone(&publisher));
+        tokio::spawn(replay(
+            publisher,
+            Arc::clone(clip),
+            plan.talking,
+            Arc::clone(&self.keyframe),
+            Arc::clone(&self.connected),
+            phase.clone(),
+        ));
+        Ok(Some(offer))
+    }
+
+    /// The next picture sent starts a GOP.
+    pub fn keyframe_requested(&self) {
+        self.keyframe.store(true, Ordering::Relaxed);
+    }
+
+    pub fn handle(&self, event: PeerEvent) {
+        match event {
+            PeerEvent::KeyframeRequested(StreamKind::Big) => self.keyframe_requested(),
+            PeerEvent::Link {
+                conn,
+                role: ConnRole::Publisher,
+                state,
+            } if self.publisher.as_ref().is_some_and(|p| p.id() == conn) => {
+                self.connected
+                    .store(state == LinkState::Connected, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    pub async fn close(&mut self) {
+        self.subscriber.close().await;
+        if let Some(p) = &self.publisher {
+            p.close().await;
+        }
+    }
+}
+
 /// Runs until told to leave, or until the server or the network ends the participant.
 pub async fn run(plan: Plan, probe: Arc<Probe>, phase: watch::Receiver<Phase>) {
     if let Err(e) = participate(&plan, &probe, phase).await {
-        let e = format!("{e:#}");
-        let _ = probe.entered.set(Err(e.clone()));
-        *probe.failure.lock() = Some(e);
+        probe.fail(&e);
     }
 }
 
@@ -130,19 +220,8 @@ async fn participate(
             _ => {}
         }
     };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut subscriber = Subscriber::new(Arc::new(|_| {}), events_tx.clone());
-    let _ = probe.counters.set(subscriber.counters_reader());
-    let keyframe = Arc::new(AtomicBool::new(true));
-    let connected = Arc::new(AtomicBool::new(false));
-    let mut publisher_id = None;
-    if let Some(clip) = &plan.publish {
-        let (publisher, offer) = Publisher::connect(plan.bind_ip, events_tx.clone())
-            .await
-            .context("opening the publisher connection")?;
-        let publisher = Arc::new(publisher);
-        publisher_id = Some(publisher.id());
-        let _ = probe.publisher.set(Arc::clone(&publisher));
+    let (mut media, mut events) = Media::new(probe);
+    if let (Some(offer), Some(clip)) = (media.publish(plan, probe, &phase).await?, &plan.publish) {
         send(&mut tx, &ClientMessage::PublishOffer { sdp: offer }).await?;
         let state = MediaState {
             audio: !clip.audio.is_empty(),
@@ -150,43 +229,30 @@ async fn participate(
             sub: false,
         };
         send(&mut tx, &ClientMessage::MediaState(state)).await?;
-        tokio::spawn(replay(
-            publisher,
-            Arc::clone(clip),
-            plan.talking,
-            Arc::clone(&keyframe),
-            Arc::clone(&connected),
-            phase.clone(),
-        ));
     }
     let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_ms.max(100)));
     loop {
         tokio::select! {
             message = next(&mut rx) => match message? {
                 ServerMessage::PublishAnswer { sdp } => {
-                    if let Some(p) = probe.publisher.get() {
+                    if let Some(p) = &media.publisher {
                         p.apply_answer(sdp).await.context("applying the publish answer")?;
                     }
                 }
                 ServerMessage::SubscribeOffer { sdp } => {
-                    let answer = subscriber
+                    let answer = media
+                        .subscriber
                         .handle_offer(plan.bind_ip, sdp)
                         .await
                         .context("answering the subscribe offer")?;
                     send(&mut tx, &ClientMessage::SubscribeAnswer { sdp: answer }).await?;
                 }
-                ServerMessage::KeyframeRequest { .. } => keyframe.store(true, Ordering::Relaxed),
+                ServerMessage::KeyframeRequest { .. } => media.keyframe_requested(),
                 ServerMessage::ExitRoom { reason } => anyhow::bail!("removed from the room ({reason})"),
                 _ => {}
             },
             _ = heartbeat.tick() => send(&mut tx, &ClientMessage::Heartbeat).await?,
-            Some(event) = events.recv() => match event {
-                PeerEvent::KeyframeRequested(StreamKind::Big) => keyframe.store(true, Ordering::Relaxed),
-                PeerEvent::Link { conn, role: ConnRole::Publisher, state } if Some(conn) == publisher_id => {
-                    connected.store(state == LinkState::Connected, Ordering::Relaxed);
-                }
-                _ => {}
-            },
+            Some(event) = events.recv() => media.handle(event),
             changed = phase.changed() => {
                 if changed.is_err() || *phase.borrow() == Phase::Leave {
                     // As the SDK does: wait for the room's exitRoom before closing. Closing at
@@ -203,10 +269,7 @@ async fn participate(
                         let _ = tokio::time::timeout(EXIT_TIMEOUT, exited).await;
                     }
                     let _ = tx.close().await;
-                    subscriber.close().await;
-                    if let Some(p) = probe.publisher.get() {
-                        p.close().await;
-                    }
+                    media.close().await;
                     return Ok(());
                 }
             }
