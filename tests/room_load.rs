@@ -14,33 +14,31 @@ use std::process::{Command, Stdio};
 fn two_publishers_reach_twenty_subscribers_and_metrics_agree() {
     let server = RoomServer::start(&[]);
     let http = server.url.replacen("ws://", "http://", 1);
-    let out = Command::new(bin("room-load"))
-        .args([
+    let server_pid = server.proc.child.id().to_string();
+    let report = room_load(&[
+        &[
             "--server",
             &server.url,
             "--sdkappid",
             &APP.to_string(),
             "--secret",
             KEY,
-        ])
-        .args([
+        ],
+        &[
             "--publishers",
             "2",
             "--subscribers",
             "20",
             "--duration",
             "10",
-        ])
-        // Small pictures: the debug-built stack on two shared cores is what is being tested,
-        // not how much it carries (docs/benchmarks.md has those figures, from release builds).
-        .args(["--video", "320x180", "--fps", "15", "--video-kbps", "200"])
-        .args(["--metrics-url", &format!("{http}/metrics")])
-        .args(["--server-pid", &server.proc.child.id().to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "room-load failed: {:?}", out.status);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+        &[
+            "--metrics-url",
+            &format!("{http}/metrics"),
+            "--server-pid",
+            &server_pid,
+        ],
+    ]);
     let joins = &report["joins"];
     assert_eq!(joins["entered"], 22, "{joins}");
 
@@ -164,8 +162,9 @@ impl Janus {
 #[test]
 fn the_same_participants_run_against_janus() {
     let janus = Janus::start();
-    let out = Command::new(bin("room-load"))
-        .args([
+    let janus_pid = janus.proc.child.id().to_string();
+    let report = room_load(&[
+        &[
             "--janus",
             "--server",
             &janus.url,
@@ -173,15 +172,10 @@ fn the_same_participants_run_against_janus() {
             "1",
             "--secret",
             "unused",
-        ])
-        .args(["--publishers", "2", "--subscribers", "5", "--duration", "5"])
-        .args(["--video", "320x180", "--fps", "15", "--video-kbps", "200"])
-        .args(["--server-pid", &janus.proc.child.id().to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "room-load failed: {:?}", out.status);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+        &["--publishers", "2", "--subscribers", "5", "--duration", "5"],
+        &["--server-pid", &janus_pid],
+    ]);
     assert_eq!(report["joins"]["entered"], 7, "{}", report["joins"]);
     for r in report["receivers"].as_array().unwrap() {
         assert_eq!(r["missing"].as_array().unwrap().len(), 0, "{r}");
@@ -219,4 +213,18 @@ fn assert_senders_unthrottled(report: &serde_json::Value) {
             "throttled: {s}"
         );
     }
+}
+
+/// Runs room-load with these flags, and small pictures: the debug-built stack on two shared
+/// cores is what is being tested, not how much it carries (docs/benchmarks.md has those
+/// figures, from release builds). Its JSON report.
+fn room_load(flags: &[&[&str]]) -> serde_json::Value {
+    let out = Command::new(bin("room-load"))
+        .args(flags.concat())
+        .args(["--video", "320x180", "--fps", "15", "--video-kbps", "200"])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "room-load failed: {:?}", out.status);
+    serde_json::from_slice(&out.stdout).unwrap()
 }
