@@ -140,10 +140,9 @@ impl ServerConfig {
 
     /// The media settings in effect: bound to the listen address's IP unless told otherwise.
     pub fn effective_media(&self) -> crate::MediaConfig {
-        crate::MediaConfig {
-            bind_ip: self.media_bind.unwrap_or(self.listen.ip()),
-            ..self.media.clone()
-        }
+        let mut media = self.media.clone();
+        media.bind_ip = self.media_bind.unwrap_or(self.listen.ip());
+        media
     }
 
     /// The timing rules every room of this server follows.

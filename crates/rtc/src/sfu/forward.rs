@@ -1,44 +1,38 @@
-//! Forwarding one publication to one subscriber: an outgoing track with its own SSRC, a task
-//! copying the publication's packets into it, and one routing the subscriber's keyframe
-//! requests back to the publisher.
+//! Forwarding one publication to one subscriber: an outgoing track with its own SSRC on the
+//! subscriber's connection, which its media lane fills from the publication.
 
+use super::driver::SubscriberConn;
 use super::hub::Publication;
-use super::metrics::{nacked_packets, Counted, Held, SfuMetrics};
-use crate::setup::{codec, err, rtc_kind, TransportError};
+use super::metrics::{Counted, Held};
+use crate::setup::{codec, rtc_kind, TransportError};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
-use rtc::shared::marshal::MarshalSize;
+use rtc::rtp_transceiver::RTCRtpSenderId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
-use tracing::debug;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Weak};
 use trtc_protocol::rtp::StreamKind;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::peer_connection::PeerConnection;
-use webrtc::rtp_transceiver::RtpSender;
 
 /// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
 pub(crate) type BySsrc = Arc<parking_lot::Mutex<HashMap<u32, Arc<Publication>>>>;
 
-/// One publication forwarded to this member.
+/// One publication forwarded to this member. Dropping it stops the forwarding; the next offer
+/// drops the track.
 pub(crate) struct Forward {
     pub publication: Arc<Publication>,
-    pub sender: Arc<dyn RtpSender>,
     pub ssrc: u32,
     /// The subscriber has applied an offer carrying this track. Before then its packets are
     /// dropped on arrival (an unknown SSRC), yet would be counted as forwarded.
     pub negotiated: Arc<AtomicBool>,
-    tasks: [JoinHandle<()>; 2],
+    sender: RTCRtpSenderId,
+    conn: Weak<SubscriberConn>,
     _counted: Held,
 }
 
 impl Drop for Forward {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        if let Some(conn) = self.conn.upgrade() {
+            conn.remove_track(self.sender);
         }
     }
 }
@@ -61,90 +55,42 @@ pub(crate) fn forwarded_track(user_id: &str, kind: StreamKind, ssrc: u32) -> Med
     )
 }
 
-/// Adds an outgoing track for `publication` and starts copying its packets into it.
-///
-/// Nothing is written until `connected` (DTLS done) and the track is [`Forward::negotiated`]:
-/// before then a write can only fail or be dropped by the subscriber, and the WebRTC library
-/// logs a warning for each failed one; the subscriber asks for a keyframe once it is connected
-/// and for each track it gains by renegotiation.
+/// Adds an outgoing track for `publication` to `conn`, which forwards its packets once the
+/// connection is up and the track [`Forward::negotiated`]: before then a packet can only be
+/// dropped; the subscriber asks for a keyframe once it is connected and for each track it gains
+/// by renegotiation. The subscriber's keyframe requests find the publication by `ssrc` in
+/// `by_ssrc`.
 pub(crate) async fn forward(
-    pc: &Arc<dyn PeerConnection>,
+    conn: &Arc<SubscriberConn>,
     publication: Arc<Publication>,
-    by_ssrc: BySsrc,
-    connected: Arc<AtomicBool>,
+    by_ssrc: &BySsrc,
 ) -> Result<Forward, TransportError> {
     let ssrc: u32 = rand::random();
     by_ssrc.lock().insert(ssrc, Arc::clone(&publication));
-    let kind = publication.kind;
-    let track = Arc::new(TrackLocalStaticRTP::new(forwarded_track(
-        &publication.user_id,
-        kind,
-        ssrc,
-    )));
-    let sender = pc
-        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
-        .await
-        .map_err(err)?;
-    let mut packets = publication.packets.subscribe();
-    let out = Arc::clone(&track);
-    let lagging = Arc::clone(&publication);
-    let metrics = Arc::clone(&publication.metrics);
-    let counted = metrics.hold(Counted::ForwardedTrack);
+    let track = forwarded_track(&publication.user_id, publication.kind, ssrc);
     let negotiated = Arc::new(AtomicBool::new(false));
-    let usable = Arc::clone(&negotiated);
-    let feedback_metrics = Arc::clone(&metrics);
-    let copy = tokio::spawn(async move {
-        let mut written = 0u64;
-        loop {
-            match packets.recv().await {
-                Ok(_) if !connected.load(Ordering::Relaxed) || !usable.load(Ordering::Relaxed) => {}
-                Ok(mut packet) => {
-                    // The publication has dropped the publisher's header extensions already.
-                    packet.header.ssrc = ssrc;
-                    // Until renegotiation binds a new track, its writes fail.
-                    let size = packet.marshal_size();
-                    match out.write_rtp(packet).await {
-                        Err(e) => {
-                            SfuMetrics::count(&metrics.dropped, 1);
-                            tracing::trace!(error = %e, "forward");
-                        }
-                        Ok(()) => {
-                            metrics.forwarded.add(size);
-                            written += 1;
-                            if written == 1 {
-                                debug!(ssrc, "first packet forwarded");
-                            }
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    SfuMetrics::count(&metrics.dropped, skipped);
-                    lagging.request_keyframe().await;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
+    let counted = publication.metrics.hold(Counted::ForwardedTrack);
+    let added = conn
+        .add_track(
+            track,
+            Arc::clone(&publication),
+            ssrc,
+            Arc::clone(&negotiated),
+        )
+        .await;
+    let sender = match added {
+        Ok(sender) => sender,
+        Err(e) => {
+            by_ssrc.lock().remove(&ssrc);
+            return Err(e);
         }
-    });
-    let feedback = tokio::spawn(async move {
-        while let Some(event) = track.poll().await {
-            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-                continue;
-            };
-            SfuMetrics::count(&feedback_metrics.nacked, nacked_packets(&packets));
-            for wanted in crate::setup::keyframe_requests(&packets) {
-                let publication = by_ssrc.lock().get(&wanted).cloned();
-                if let Some(p) = publication {
-                    p.request_keyframe().await;
-                }
-            }
-        }
-    });
+    };
     Ok(Forward {
         publication,
-        sender,
         ssrc,
         negotiated,
-        tasks: [copy, feedback],
+        sender,
+        conn: Arc::downgrade(conn),
         _counted: counted,
     })
 }

@@ -6,9 +6,12 @@
 //! Shape: every client has up to two peer connections with the server, a *publisher* (the
 //! client offers its audio, camera and screen tracks once) and a *subscriber* (the server offers
 //! the others' tracks and renegotiates as publishers come and go). Forwarding never decodes:
-//! each publication's RTP packets go through a broadcast channel to one `TrackLocalStaticRTP`
-//! per subscriber, with only the SSRC rewritten.
+//! each publication's RTP packets go through a broadcast channel to the media lanes
+//! ([`driver`]) that hold its subscribers, which write them into every subscriber's connection
+//! with only the SSRC rewritten. Publisher connections (one per publishing member, receiving)
+//! stay on the WebRTC library's driver.
 
+mod driver;
 pub(crate) mod forward;
 mod hub;
 pub mod metrics;
@@ -36,6 +39,22 @@ pub struct MediaConfig {
     pub udp_ports: Option<(u16, u16)>,
     /// Where every room of the server counts its forwarding.
     pub metrics: Arc<SfuMetrics>,
+    /// The server's media lanes, started with its first subscriber connection.
+    lanes: Arc<parking_lot::Mutex<Option<Arc<driver::Lanes>>>>,
+}
+
+impl MediaConfig {
+    /// The lanes subscriber connections run on, started on first use (from the server's
+    /// runtime, which they make keyframe requests on).
+    pub(crate) fn lanes(&self) -> Result<Arc<driver::Lanes>, TransportError> {
+        let mut lanes = self.lanes.lock();
+        if let Some(l) = &*lanes {
+            return Ok(Arc::clone(l));
+        }
+        let started = Arc::new(driver::Lanes::start(self)?);
+        *lanes = Some(Arc::clone(&started));
+        Ok(started)
+    }
 }
 
 impl Default for MediaConfig {
@@ -45,6 +64,7 @@ impl Default for MediaConfig {
             public_ip: None,
             udp_ports: None,
             metrics: Arc::default(),
+            lanes: Arc::default(),
         }
     }
 }
@@ -52,24 +72,42 @@ impl Default for MediaConfig {
 /// Next port to try in the configured range, so consecutive connections spread over it.
 static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 
-/// A peer connection bound per `config`, with the interceptors for `flow` (a publisher's
-/// connection receives, with TWCC feedback for the sending client's estimator; a subscriber's
-/// sends).
-pub(crate) async fn new_peer_connection(
-    config: &MediaConfig,
-    handler: Arc<dyn PeerConnectionEventHandler>,
-    flow: Flow,
-) -> Result<Arc<dyn PeerConnection>, TransportError> {
-    let ports: Vec<u16> = match config.udp_ports {
+/// The ports to try for one socket: the OS's choice, or the configured range from the next
+/// port on.
+fn ports(config: &MediaConfig) -> Vec<u16> {
+    match config.udp_ports {
         None => vec![0],
         Some((lo, hi)) => {
             let n = u32::from(hi - lo) + 1;
             let start = NEXT_PORT.fetch_add(1, Ordering::Relaxed) % n;
             (0..n).map(|i| lo + ((start + i) % n) as u16).collect()
         }
-    };
+    }
+}
+
+/// A UDP socket on `ip` at a port `config` allows.
+fn bind_udp(config: &MediaConfig, ip: IpAddr) -> Result<std::net::UdpSocket, TransportError> {
     let mut last_err = String::from("no port in range");
-    for port in ports {
+    for port in ports(config) {
+        match std::net::UdpSocket::bind(std::net::SocketAddr::new(ip, port)) {
+            Ok(s) => return Ok(s),
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(TransportError(format!(
+        "no media port available: {last_err}"
+    )))
+}
+
+/// A publisher's peer connection bound per `config`: it receives, with TWCC feedback for the
+/// sending client's estimator.
+pub(crate) async fn new_peer_connection(
+    config: &MediaConfig,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, TransportError> {
+    let flow = Flow::Receives;
+    let mut last_err = String::from("no port in range");
+    for port in ports(config) {
         let mut engine = media_engine()?;
         let registry = interceptors(Registry::new(), &mut engine, flow)?;
         // `public_ip` is applied to the SDP (`setup::advertise`): webrtc's own NAT 1:1 setting

@@ -6,15 +6,15 @@
 //! offer the client never answered, is rebuilt and offered afresh (the client sees the new
 //! ufrag and starts a new connection too).
 
+use super::driver::SubscriberConn;
 use super::forward::{forward, BySsrc, Forward};
 use super::hub::{MediaNotice, Publication, RoomMedia};
 use super::metrics::{Counted, Held};
 use super::new_peer_connection;
 use crate::setup::{
-    answer_offer, err, ice_ufrag, next_conn_id, wait_gathered, Flow, LinkState, TransportError,
-    ICE_DISCONNECTED_AFTER, ICE_FAILED_AFTER,
+    answer_offer, ice_ufrag, next_conn_id, LinkState, TransportError, ICE_DISCONNECTED_AFTER,
+    ICE_FAILED_AFTER,
 };
-use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::shared::marshal::MarshalSize;
 use std::collections::HashMap;
 use std::future::Future;
@@ -50,7 +50,7 @@ pub struct MediaSession {
     hub: Weak<RoomMedia>,
     /// Weak, like the connection's: the room's member entry owns the outbox.
     outbox: parking_lot::Mutex<Option<mpsc::WeakSender<ServerMessage>>>,
-    publisher: tokio::sync::Mutex<Option<Conn>>,
+    publisher: tokio::sync::Mutex<Option<PublisherConn>>,
     subscriber: tokio::sync::Mutex<Subscriber>,
     /// Outgoing SSRC → the publication it forwards, for routing keyframe requests.
     by_ssrc: BySsrc,
@@ -78,18 +78,26 @@ impl std::fmt::Debug for MediaSession {
     }
 }
 
-struct Conn {
+/// The connection a member publishes on (the WebRTC library's driver).
+struct PublisherConn {
     id: u64,
     pc: Arc<dyn PeerConnection>,
     gathered: watch::Receiver<bool>,
-    /// The client side's ICE ufrag (publisher): another one in an offer is a new connection.
+    /// The client side's ICE ufrag: another one in an offer is a new connection.
     remote_ufrag: Option<String>,
+    _counted: Held,
+}
+
+/// The connection a member receives on (a media lane's).
+struct SubscriberLink {
+    id: u64,
+    conn: Arc<SubscriberConn>,
     _counted: Held,
 }
 
 #[derive(Default)]
 struct Subscriber {
-    conn: Option<Conn>,
+    conn: Option<SubscriberLink>,
     tracks: HashMap<(String, StreamKind), Forward>,
     /// An offer is out; changes wait for its answer.
     awaiting_answer: bool,
@@ -100,14 +108,13 @@ struct Subscriber {
     answered_at: Option<Instant>,
 }
 
-/// Events of one connection.
+/// Events of one publisher connection.
 struct Handler {
     conn: u64,
     user_id: String,
     hub: Weak<RoomMedia>,
     gathered: watch::Sender<bool>,
     session: Weak<MediaSession>,
-    subscriber: bool,
 }
 
 #[async_trait::async_trait]
@@ -119,30 +126,12 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        debug!(user = %self.user_id, conn = self.conn, ?state, subscriber = self.subscriber, "peer connection");
+        debug!(user = %self.user_id, conn = self.conn, ?state, "publisher connection");
         let Some(session) = self.session.upgrade() else {
             return;
         };
         let link = LinkState::from_rtc(state);
-        if self.subscriber {
-            if session.subscriber_id.load(Ordering::Relaxed) != self.conn {
-                return;
-            }
-            session
-                .subscriber_connected
-                .store(link == LinkState::Connected, Ordering::Relaxed);
-            match link {
-                LinkState::Connected => {
-                    session.subscriber_strikes.store(0, Ordering::Relaxed);
-                    session.request_keyframes().await
-                }
-                LinkState::Failed => {
-                    // The client cannot offer this connection again; only a new one helps.
-                    tokio::spawn(async move { session.rebuild_subscriber().await });
-                }
-                _ => {}
-            }
-        } else if session.publisher_id.load(Ordering::Relaxed) == self.conn {
+        if session.publisher_id.load(Ordering::Relaxed) == self.conn {
             if link == LinkState::Connected {
                 session.publisher_connected.store(true, Ordering::Relaxed);
             }
@@ -242,50 +231,83 @@ impl MediaSession {
         }
     }
 
-    async fn connect(self: &Arc<Self>, subscriber: bool) -> Result<Conn, TransportError> {
+    async fn connect_publisher(self: &Arc<Self>) -> Result<PublisherConn, TransportError> {
         let hub = self.hub.upgrade().ok_or("the room has ended")?;
         let (gathered_tx, gathered) = watch::channel(false);
         let id = next_conn_id();
         // Registered before the connection exists, so none of its events is mistaken for a
         // replaced connection's.
-        if subscriber {
-            self.subscriber_id.store(id, Ordering::Relaxed);
-        } else {
-            self.publisher_id.store(id, Ordering::Relaxed);
-            self.publisher_connected.store(false, Ordering::Relaxed);
-        }
+        self.publisher_id.store(id, Ordering::Relaxed);
+        self.publisher_connected.store(false, Ordering::Relaxed);
         let handler = Arc::new(Handler {
             conn: id,
             user_id: self.user_id.clone(),
             hub: self.hub.clone(),
             gathered: gathered_tx,
             session: Arc::downgrade(self),
-            subscriber,
         });
-        let flow = if subscriber {
-            Flow::Sends
-        } else {
-            Flow::Receives
-        };
-        let pc = new_peer_connection(hub.config(), handler, flow).await?;
-        let me = Arc::downgrade(self);
-        if subscriber {
-            tokio::spawn(watch_subscriber(me, id));
-        } else {
-            tokio::spawn(watch_publisher(me, id));
-        }
-        let counted = hub.config().metrics.hold(if subscriber {
-            Counted::SubscriberConnection
-        } else {
-            Counted::PublisherConnection
-        });
-        Ok(Conn {
+        let pc = new_peer_connection(hub.config(), handler).await?;
+        tokio::spawn(watch_publisher(Arc::downgrade(self), id));
+        Ok(PublisherConn {
             id,
             pc,
             gathered,
             remote_ufrag: None,
-            _counted: counted,
+            _counted: hub.config().metrics.hold(Counted::PublisherConnection),
         })
+    }
+
+    async fn connect_subscriber(self: &Arc<Self>) -> Result<SubscriberLink, TransportError> {
+        let hub = self.hub.upgrade().ok_or("the room has ended")?;
+        let id = next_conn_id();
+        self.subscriber_id.store(id, Ordering::Relaxed);
+        let lanes = hub.config().lanes()?;
+        let (conn, mut links) = lanes.open(id, Arc::clone(&self.by_ssrc)).await?;
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(link) = links.recv().await {
+                let Some(session) = me.upgrade() else { return };
+                session.subscriber_link(id, link).await;
+            }
+        });
+        tokio::spawn(watch_subscriber(Arc::downgrade(self), id));
+        Ok(SubscriberLink {
+            id,
+            conn: Arc::new(conn),
+            _counted: hub.config().metrics.hold(Counted::SubscriberConnection),
+        })
+    }
+
+    /// Subscriber connection `id` changed state. Boxed for the same reason as
+    /// [`Self::subscriber_stuck`]: a failed connection is rebuilt, which opens a new one whose
+    /// state changes come here.
+    fn subscriber_link(
+        self: Arc<Self>,
+        id: u64,
+        link: LinkState,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { self.on_subscriber_link(id, link).await })
+    }
+
+    async fn on_subscriber_link(self: &Arc<Self>, id: u64, link: LinkState) {
+        if self.subscriber_id.load(Ordering::Relaxed) != id {
+            return;
+        }
+        debug!(user = %self.user_id, conn = id, ?link, "subscriber connection");
+        self.subscriber_connected
+            .store(link == LinkState::Connected, Ordering::Relaxed);
+        match link {
+            LinkState::Connected => {
+                self.subscriber_strikes.store(0, Ordering::Relaxed);
+                self.request_keyframes().await
+            }
+            LinkState::Failed => {
+                // The client cannot offer this connection again; only a new one helps.
+                let me = Arc::clone(self);
+                tokio::spawn(async move { me.rebuild_subscriber().await });
+            }
+            _ => {}
+        }
     }
 
     /// The client's publisher offer: answer it, on a new connection the first time and
@@ -301,7 +323,7 @@ impl MediaSession {
             let _ = old.pc.close().await;
         }
         if publisher.is_none() {
-            *publisher = Some(self.connect(false).await?);
+            *publisher = Some(self.connect_publisher().await?);
         }
         let conn = publisher.as_mut().ok_or("no publisher connection")?;
         let answer = answer_offer(&conn.pc, &mut conn.gathered, sdp).await?;
@@ -319,11 +341,7 @@ impl MediaSession {
             if !sub.awaiting_answer {
                 return Err("no subscriber offer is out".into());
             }
-            let applied = match RTCSessionDescription::answer(sdp) {
-                Ok(answer) => conn.pc.set_remote_description(answer).await.map_err(err),
-                Err(e) => Err(err(e)),
-            };
-            if let Err(e) = applied {
+            if let Err(e) = conn.conn.answer(sdp).await {
                 drop(sub);
                 let me = Arc::clone(self);
                 tokio::spawn(async move { me.rebuild_subscriber().await });
@@ -395,7 +413,7 @@ impl MediaSession {
             self.subscriber_id.store(0, Ordering::Relaxed);
             if let Some(old) = old {
                 debug!(user = %self.user_id, conn = old.id, "subscriber connection rebuilt");
-                let _ = old.pc.close().await;
+                old.conn.close().await;
             }
         }
     }
@@ -408,9 +426,7 @@ impl MediaSession {
             match &sub.conn {
                 None => return,
                 Some(_) if !self.subscriber_connected.load(Ordering::Relaxed) => None,
-                Some(conn) if sub.awaiting_answer => {
-                    Some(conn.pc.local_description().await.map(|d| d.sdp))
-                }
+                Some(conn) if sub.awaiting_answer => Some(conn.conn.local_description().await),
                 Some(_) => return,
             }
         };
@@ -457,43 +473,32 @@ impl MediaSession {
             return Ok(());
         }
         if sub.conn.is_none() {
-            sub.conn = Some(self.connect(true).await?);
+            sub.conn = Some(self.connect_subscriber().await?);
         }
-        let pc = sub
+        let conn = sub
             .conn
             .as_ref()
-            .map(|c| Arc::clone(&c.pc))
+            .map(|c| Arc::clone(&c.conn))
             .ok_or("no connection")?;
         for key in stale {
+            // Dropping it removes the track.
             if let Some(f) = sub.tracks.remove(&key) {
                 self.by_ssrc.lock().remove(&f.ssrc);
-                let _ = pc.remove_track(&f.sender).await;
             }
         }
         for publication in fresh {
-            let forward = forward(
-                &pc,
-                publication,
-                Arc::clone(&self.by_ssrc),
-                Arc::clone(&self.subscriber_connected),
-            )
-            .await?;
+            let forward = forward(&conn, publication, &self.by_ssrc).await?;
             let key = (
                 forward.publication.user_id.clone(),
                 forward.publication.kind,
             );
             sub.tracks.insert(key, forward);
         }
-        let offer = pc.create_offer(None).await.map_err(err)?;
-        pc.set_local_description(offer).await.map_err(err)?;
-        if let Some(conn) = sub.conn.as_mut() {
-            wait_gathered(&mut conn.gathered).await;
-        }
-        let local = pc.local_description().await.ok_or("no local description")?;
+        let offer = conn.offer().await?;
         sub.awaiting_answer = true;
         sub.offered_at = Some(Instant::now());
         debug!(user = %self.user_id, tracks = sub.tracks.len(), "subscriber offer");
-        let sdp = self.advertised(&local.sdp);
+        let sdp = self.advertised(&offer);
         self.send(ServerMessage::SubscribeOffer { sdp });
         Ok(())
     }
@@ -528,7 +533,7 @@ impl MediaSession {
         let mut sub = self.subscriber.lock().await;
         sub.tracks.clear();
         if let Some(conn) = sub.conn.take() {
-            let _ = conn.pc.close().await;
+            conn.conn.close().await;
             closed += 1;
         }
         closed
