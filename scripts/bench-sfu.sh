@@ -14,7 +14,8 @@
 # Every scenario runs twice on identical load: against our room-server and against Janus
 # VideoRoom (Debian's janus, run by scripts/janus/run.sh; room-load --janus). JANUS=0 skips
 # Janus. Each run gets a fresh server, so one's leftovers (memory, lingering rooms) never reach
-# the next.
+# the next. ROOM_SERVER=PATH plays "ours" with another room-server build (a before/after of a
+# change, in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -41,7 +42,7 @@ audio_seconds="${AUDIO_SECONDS:-600}"
 ours() { # name, room-load flags…
   local name=$1
   shift
-  "$bin/room-server" --listen 127.0.0.1:0 --app "$app:$secret" >"$out/server.out" 2>"$out/server.err" &
+  "${ROOM_SERVER:-$bin/room-server}" --listen 127.0.0.1:0 --app "$app:$secret" >"$out/server.out" 2>"$out/server.err" &
   local pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$out/server.out" 2>/dev/null && break; sleep 0.05; done
   local addr
