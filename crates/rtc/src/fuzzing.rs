@@ -21,8 +21,9 @@ pub fn sdp(data: &[u8]) {
     let _ = RTCSessionDescription::answer(text.to_owned());
 }
 
-/// RTP packets (each prefixed by a length byte and a time step) through the depacketiser and
-/// the reassembler of a video and an audio stream.
+/// Datagrams (each prefixed by a length byte and a time step) as a media lane routes them (the
+/// STUN ufrag reader) and, as RTP, through the depacketiser and the reassembler of a video and
+/// an audio stream.
 pub fn rtp_reassembly(mut data: &[u8]) {
     let t0 = Instant::now();
     let mut now = t0;
@@ -36,6 +37,12 @@ pub fn rtp_reassembly(mut data: &[u8]) {
         let (mut raw, rest) = data.split_at(take);
         data = rest;
         now += Duration::from_millis(u64::from(step));
+        if let Some(ufrag) = crate::sfu::driver::wire::stun_ufrag(raw) {
+            assert!(
+                ufrag.len() < raw.len(),
+                "a ufrag is read from inside the datagram"
+            );
+        }
         let Ok(packet) = rtc::rtp::Packet::unmarshal(&mut raw) else {
             continue;
         };

@@ -11,7 +11,7 @@
 //! with only the SSRC rewritten. Publisher connections (one per publishing member, receiving)
 //! stay on the WebRTC library's driver.
 
-mod driver;
+pub(crate) mod driver;
 pub(crate) mod forward;
 mod hub;
 pub mod metrics;
@@ -21,7 +21,9 @@ pub use hub::{MediaNotice, RoomMedia};
 pub use metrics::SfuMetrics;
 pub use session::MediaSession;
 
-use crate::setup::{interceptors, media_engine, peer_connection, AnswerAs, Flow, TransportError};
+use crate::setup::{
+    err, interceptors, media_engine, peer_connection, AnswerAs, Flow, TransportError,
+};
 use rtc::interceptor::Registry;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -40,20 +42,28 @@ pub struct MediaConfig {
     /// Where every room of the server counts its forwarding.
     pub metrics: Arc<SfuMetrics>,
     /// The server's media lanes, started with its first subscriber connection.
-    lanes: Arc<parking_lot::Mutex<Option<Arc<driver::Lanes>>>>,
+    lanes: Arc<tokio::sync::OnceCell<Arc<driver::Lanes>>>,
 }
 
 impl MediaConfig {
-    /// The lanes subscriber connections run on, started on first use (from the server's
-    /// runtime, which they make keyframe requests on).
-    pub(crate) fn lanes(&self) -> Result<Arc<driver::Lanes>, TransportError> {
-        let mut lanes = self.lanes.lock();
-        if let Some(l) = &*lanes {
-            return Ok(Arc::clone(l));
-        }
-        let started = Arc::new(driver::Lanes::start(self)?);
-        *lanes = Some(Arc::clone(&started));
-        Ok(started)
+    /// The lanes subscriber connections run on, started on first use. Starting one binds
+    /// sockets, spawns threads and makes a key pair, so it runs on a blocking thread; the
+    /// lanes make keyframe requests on the runtime that asked.
+    pub(crate) async fn lanes(&self) -> Result<Arc<driver::Lanes>, TransportError> {
+        let lanes = self
+            .lanes
+            .get_or_try_init(|| {
+                let config = self.clone();
+                let main = tokio::runtime::Handle::current();
+                async move {
+                    tokio::task::spawn_blocking(move || driver::Lanes::start(&config, main))
+                        .await
+                        .map_err(err)?
+                        .map(Arc::new)
+                }
+            })
+            .await?;
+        Ok(Arc::clone(lanes))
     }
 }
 

@@ -57,7 +57,7 @@ pub struct MediaSession {
     /// The subscriber connection can carry media (DTLS done). Nothing is forwarded before.
     /// A keyframe asked for before then is lost on the way and, through the publisher's
     /// request merging, delays the one asked for at connection.
-    subscriber_connected: Arc<AtomicBool>,
+    subscriber_connected: AtomicBool,
     /// Subscriber connections in a row that never connected or whose offer went unanswered.
     subscriber_strikes: AtomicU32,
     /// The publisher connection has connected at least once.
@@ -203,7 +203,7 @@ impl MediaSession {
             publisher: tokio::sync::Mutex::new(None),
             subscriber: tokio::sync::Mutex::new(Subscriber::default()),
             by_ssrc: Arc::default(),
-            subscriber_connected: Arc::default(),
+            subscriber_connected: AtomicBool::new(false),
             subscriber_strikes: AtomicU32::new(0),
             publisher_connected: AtomicBool::new(false),
             publisher_id: AtomicU64::new(0),
@@ -261,7 +261,7 @@ impl MediaSession {
         let hub = self.hub.upgrade().ok_or("the room has ended")?;
         let id = next_conn_id();
         self.subscriber_id.store(id, Ordering::Relaxed);
-        let lanes = hub.config().lanes()?;
+        let lanes = hub.config().lanes().await?;
         let (conn, mut links) = lanes.open(id, Arc::clone(&self.by_ssrc)).await?;
         let me = Arc::downgrade(self);
         tokio::spawn(async move {

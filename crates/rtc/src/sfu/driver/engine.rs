@@ -1,7 +1,7 @@
 //! A lane's state: its connections' sans-I/O cores, which publication goes to whom, and what
 //! each input makes them do.
 
-use super::wire::{host_candidate, send_batch, send_writes, stun_ufrag, IdMap};
+use super::wire::{host_candidate, stun_ufrag, IdMap, Sockets};
 use crate::setup::{err, keyframe_requests, LinkState, TransportError};
 use crate::sfu::forward::BySsrc;
 use crate::sfu::metrics::{nacked_packets, SfuMetrics};
@@ -18,11 +18,9 @@ use rtc::shared::marshal::MarshalSize;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, trace};
 
@@ -32,14 +30,12 @@ const TIMER_SLACK: Duration = Duration::from_millis(200);
 /// A deadline a connection reports as already past right after handling it is taken as this
 /// far ahead, so a stale timer cannot spin the lane.
 const MIN_TIMER_STEP: Duration = Duration::from_millis(1);
-/// Datagrams per `sendmmsg`: one forwarded packet to up to this many subscribers per call.
-const SEND_BATCH: usize = 64;
 
 /// One lane's connections and the publications they forward.
 pub(super) struct Engine {
-    pub(super) sockets: Vec<(SocketAddr, Rc<UdpSocket>)>,
-    /// A forwarded packet's encrypted copies, sent together.
-    pub(super) outgoing: Vec<Outgoing>,
+    /// Every public method ends by sending what it queued here, so the datagrams one input
+    /// caused (a forwarded packet's copies for every subscriber) leave together.
+    pub(super) sockets: Sockets,
     pub(super) conns: IdMap<u64, Conn>,
     /// Where datagrams from an address go, learnt from the ICE checks that came from it.
     pub(super) by_addr: HashMap<SocketAddr, u64>,
@@ -66,12 +62,6 @@ pub(super) struct Conn {
     peers: Vec<SocketAddr>,
     /// Tracks this connection sends: which fanout, which sender.
     tracks: Vec<(usize, RTCRtpSenderId)>,
-}
-
-pub(super) struct Outgoing {
-    pub(super) socket: usize,
-    pub(super) to: SocketAddr,
-    pub(super) data: BytesMut,
 }
 
 pub(super) struct Fanout {
@@ -133,9 +123,8 @@ impl Engine {
             .with_interceptor_registry(registry)
             .build(now)
             .map_err(err)?;
-        for (addr, _) in &self.sockets {
-            pc.add_local_candidate(host_candidate(*addr)?)
-                .map_err(err)?;
+        for addr in self.sockets.addrs() {
+            pc.add_local_candidate(host_candidate(addr)?).map_err(err)?;
         }
         // Every candidate is known: the offer is complete (no trickle).
         pc.add_local_candidate(Default::default()).map_err(err)?;
@@ -153,6 +142,7 @@ impl Engine {
             },
         );
         self.service(id);
+        self.sockets.flush(&self.metrics);
         Ok(())
     }
 
@@ -185,6 +175,7 @@ impl Engine {
         });
         self.fanouts.retain(|_, f| !f.targets.is_empty());
         self.service(id);
+        self.sockets.flush(&self.metrics);
     }
 
     pub(super) fn offer(&mut self, id: u64, now: Instant) -> Result<String, TransportError> {
@@ -203,6 +194,7 @@ impl Engine {
             }
         }
         self.service(id);
+        self.sockets.flush(&self.metrics);
         Ok(sdp)
     }
 
@@ -224,6 +216,7 @@ impl Engine {
         let answer = RTCSessionDescription::answer(sdp).map_err(err)?;
         let applied = conn.pc.set_remote_description(now, answer).map_err(err);
         self.service(id);
+        self.sockets.flush(&self.metrics);
         applied
     }
 
@@ -232,7 +225,8 @@ impl Engine {
             return;
         };
         let _ = conn.pc.close();
-        send_writes(&mut conn.pc, &self.sockets, &self.metrics);
+        self.sockets.collect(&mut conn.pc);
+        self.sockets.flush(&self.metrics);
         for peer in &conn.peers {
             if self.by_addr.get(peer) == Some(&id) {
                 self.by_addr.remove(peer);
@@ -286,32 +280,9 @@ impl Engine {
                 }
                 None => SfuMetrics::count(&self.metrics.dropped, 1),
             }
-            while let Some(out) = conn.pc.poll_write() {
-                let socket = self
-                    .sockets
-                    .iter()
-                    .position(|(a, _)| *a == out.transport.local_addr)
-                    .unwrap_or(0);
-                self.outgoing.push(Outgoing {
-                    socket,
-                    to: out.transport.peer_addr,
-                    data: out.message,
-                });
-            }
+            self.sockets.collect(&mut conn.pc);
         }
-        self.flush_outgoing();
-    }
-
-    /// Sends the batch [`Self::forward`] collected, one `sendmmsg` per socket and
-    /// [`SEND_BATCH`] datagrams.
-    fn flush_outgoing(&mut self) {
-        for (index, (_, socket)) in self.sockets.iter().enumerate() {
-            let mine: Vec<&Outgoing> = self.outgoing.iter().filter(|o| o.socket == index).collect();
-            for chunk in mine.chunks(SEND_BATCH) {
-                send_batch(socket, chunk, &self.metrics);
-            }
-        }
-        self.outgoing.clear();
+        self.sockets.flush(&self.metrics);
     }
 
     /// A datagram from `peer` to our `local` address.
@@ -353,15 +324,16 @@ impl Engine {
             trace!(error = %e, "media datagram");
         }
         self.service(id);
+        self.sockets.flush(&self.metrics);
     }
 
-    /// Everything a connection has to say after an input: datagrams, state changes, the
-    /// subscriber's RTCP, its next timer.
+    /// Everything a connection has to say after an input: datagrams (queued, for the caller
+    /// to flush), state changes, the subscriber's RTCP, its next timer.
     fn service(&mut self, id: u64) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        send_writes(&mut conn.pc, &self.sockets, &self.metrics);
+        self.sockets.collect(&mut conn.pc);
         while let Some(event) = conn.pc.poll_event() {
             if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
                 let link = LinkState::from_rtc(state);
@@ -381,7 +353,7 @@ impl Engine {
                 }
             }
         }
-        send_writes(&mut conn.pc, &self.sockets, &self.metrics);
+        self.sockets.collect(&mut conn.pc);
         conn.deadline = conn.pc.poll_timeout();
     }
 
@@ -421,5 +393,6 @@ impl Engine {
                 conn.deadline = conn.deadline.map(|d| d.max(now + MIN_TIMER_STEP));
             }
         }
+        self.sockets.flush(&self.metrics);
     }
 }

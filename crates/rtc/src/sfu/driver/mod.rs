@@ -31,10 +31,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{trace, warn};
 
 mod engine;
-mod wire;
+pub(crate) mod wire;
 
 use engine::{Engine, Fanout, Target};
-use wire::{bind, certificate, IdMap};
+use wire::{bind, certificate, IdMap, Sockets};
 
 /// Receive buffer: larger than any datagram a client sends (RTCP, STUN, DTLS).
 const DATAGRAM: usize = 2048;
@@ -54,9 +54,19 @@ struct Lane {
 
 impl Lanes {
     /// Binds each lane's sockets per `config` and starts its thread.
-    pub(crate) fn start(config: &super::MediaConfig) -> Result<Lanes, TransportError> {
+    pub(crate) fn start(
+        config: &super::MediaConfig,
+        main: tokio::runtime::Handle,
+    ) -> Result<Lanes, TransportError> {
         let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let main = tokio::runtime::Handle::try_current().map_err(err)?;
+        Lanes::start_with(config, main, count)
+    }
+
+    fn start_with(
+        config: &super::MediaConfig,
+        main: tokio::runtime::Handle,
+        count: usize,
+    ) -> Result<Lanes, TransportError> {
         let certificate = certificate()?;
         let mut lanes = Vec::with_capacity(count);
         for index in 0..count {
@@ -286,8 +296,7 @@ fn run_lane(setup: EngineSetup, commands: mpsc::UnboundedReceiver<Command>) {
             }
         }
         let engine = Rc::new(RefCell::new(Engine {
-            sockets: sockets.clone(),
-            outgoing: Vec::new(),
+            sockets: Sockets::new(&sockets),
             conns: IdMap::default(),
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
@@ -424,5 +433,47 @@ fn command(engine: &Rc<RefCell<Engine>>, c: Command) {
                 let _ = reply.send(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lanes;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    /// A room whose members all ask at once spreads over every lane: counted only once a
+    /// connection was open, all of them landed on the first.
+    #[tokio::test]
+    async fn connections_asked_for_at_once_spread_over_the_lanes() {
+        let config = crate::sfu::MediaConfig::default();
+        let main = tokio::runtime::Handle::current();
+        let lanes = tokio::task::spawn_blocking(move || Lanes::start_with(&config, main, 3))
+            .await
+            .unwrap()
+            .map(Arc::new)
+            .unwrap();
+        let mut opening = tokio::task::JoinSet::new();
+        for id in 0..30 {
+            let lanes = Arc::clone(&lanes);
+            opening.spawn(async move { lanes.open(id, Arc::default()).await.map(|(c, _)| c) });
+        }
+        let mut conns = Vec::new();
+        while let Some(opened) = opening.join_next().await {
+            conns.push(opened.unwrap().unwrap());
+        }
+        let loads: Vec<usize> = lanes
+            .lanes
+            .iter()
+            .map(|l| l.load.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(loads, [10, 10, 10]);
+        drop(conns);
+        let loads: Vec<usize> = lanes
+            .lanes
+            .iter()
+            .map(|l| l.load.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(loads, [0, 0, 0], "a closed connection gives its place back");
     }
 }

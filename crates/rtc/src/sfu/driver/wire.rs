@@ -3,6 +3,8 @@
 
 use crate::setup::{err, TransportError};
 use crate::sfu::metrics::SfuMetrics;
+use bytes::BytesMut;
+use nix::sys::socket::{MultiHeaders, SockaddrStorage};
 use rtc::peer_connection::certificate::RTCCertificate;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::sansio::Protocol;
@@ -11,6 +13,9 @@ use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::rc::Rc;
 use tokio::net::UdpSocket;
 use tracing::trace;
+
+/// Datagrams per `sendmmsg`: one forwarded packet to up to this many subscribers per call.
+const SEND_BATCH: usize = 64;
 
 /// Connection ids are unique sequence numbers: spread by a multiply, not SipHash, which was a
 /// measurable share of a lookup made per packet per subscriber.
@@ -90,63 +95,93 @@ pub(super) fn certificate() -> Result<RTCCertificate, TransportError> {
     .map_err(err)
 }
 
-/// Sends what a connection has queued, each datagram from the socket of the address it names.
-pub(super) fn send_writes(
-    pc: &mut RTCPeerConnection,
-    sockets: &[(SocketAddr, Rc<UdpSocket>)],
-    m: &SfuMetrics,
-) {
-    while let Some(out) = pc.poll_write() {
-        let socket = sockets
-            .iter()
-            .find(|(a, _)| *a == out.transport.local_addr)
-            .or(sockets.first());
-        let Some((_, socket)) = socket else {
-            return;
-        };
-        if let Err(e) = socket.try_send_to(&out.message, out.transport.peer_addr) {
-            // A full send buffer: the datagram is lost, as it would be on the path.
-            SfuMetrics::count(&m.dropped, 1);
-            trace!(error = %e, "media send");
-        }
-    }
+/// A lane's sockets and the datagrams queued on each. Everything a lane sends goes through
+/// [`Sockets::flush`]: one `sendmmsg` per socket per [`SEND_BATCH`] datagrams, with the
+/// headers and addresses kept between calls so a forwarded packet allocates nothing here.
+pub(super) struct Sockets {
+    list: Vec<LaneSocket>,
+    headers: MultiHeaders<SockaddrStorage>,
+    addrs: Vec<Option<SockaddrStorage>>,
 }
 
-/// `sendmmsg` for `batch`; a datagram the kernel refuses (a full buffer, an unreachable
-/// address) is counted as dropped and the rest still go.
-pub(super) fn send_batch(
-    socket: &UdpSocket,
-    mut batch: &[&super::engine::Outgoing],
-    m: &SfuMetrics,
-) {
-    use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
-    use std::io::IoSlice;
-    use std::os::fd::AsRawFd;
-    while !batch.is_empty() {
-        let slices: Vec<[IoSlice<'_>; 1]> = batch.iter().map(|o| [IoSlice::new(&o.data)]).collect();
-        let addrs: Vec<Option<SockaddrStorage>> = batch
-            .iter()
-            .map(|o| Some(SockaddrStorage::from(o.to)))
-            .collect();
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(batch.len(), None);
-        let sent = sendmmsg(
-            socket.as_raw_fd(),
-            &mut headers,
-            &slices,
-            &addrs,
-            [],
-            MsgFlags::MSG_DONTWAIT,
-        )
-        .map_or(0, Iterator::count);
-        // Past what was sent, the first datagram is the one the kernel refused.
-        let skip = if sent == 0 {
-            SfuMetrics::count(&m.dropped, 1);
-            trace!(to = %batch[0].to, "media send refused");
-            1
-        } else {
-            sent
-        };
-        batch = &batch[skip.min(batch.len())..];
+struct LaneSocket {
+    addr: SocketAddr,
+    socket: Rc<UdpSocket>,
+    queue: Vec<(SocketAddr, BytesMut)>,
+}
+
+impl Sockets {
+    pub(super) fn new(list: &[(SocketAddr, Rc<UdpSocket>)]) -> Sockets {
+        Sockets {
+            list: list
+                .iter()
+                .map(|(addr, socket)| LaneSocket {
+                    addr: *addr,
+                    socket: Rc::clone(socket),
+                    queue: Vec::new(),
+                })
+                .collect(),
+            headers: MultiHeaders::preallocate(SEND_BATCH, None),
+            addrs: Vec::with_capacity(SEND_BATCH),
+        }
+    }
+
+    pub(super) fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.list.iter().map(|s| s.addr)
+    }
+
+    /// Queues what a connection has to send, each datagram on the socket of the address it
+    /// names (the first socket when it names none of ours).
+    pub(super) fn collect(&mut self, pc: &mut RTCPeerConnection) {
+        while let Some(out) = pc.poll_write() {
+            let index = self
+                .list
+                .iter()
+                .position(|s| s.addr == out.transport.local_addr)
+                .unwrap_or(0);
+            if let Some(s) = self.list.get_mut(index) {
+                s.queue.push((out.transport.peer_addr, out.message));
+            }
+        }
+    }
+
+    /// Sends everything queued. A datagram the kernel refuses (a full buffer, an unreachable
+    /// address) is counted as dropped, as it would be lost on the path, and the rest still go.
+    pub(super) fn flush(&mut self, m: &SfuMetrics) {
+        use nix::sys::socket::{sendmmsg, MsgFlags};
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+        for s in &mut self.list {
+            let mut batch = &s.queue[..];
+            while !batch.is_empty() {
+                let n = batch.len().min(SEND_BATCH);
+                let mut slices = [[IoSlice::new(&[])]; SEND_BATCH];
+                self.addrs.clear();
+                for (slot, (to, data)) in slices.iter_mut().zip(&batch[..n]) {
+                    *slot = [IoSlice::new(data)];
+                    self.addrs.push(Some(SockaddrStorage::from(*to)));
+                }
+                let sent = sendmmsg(
+                    s.socket.as_raw_fd(),
+                    &mut self.headers,
+                    &slices[..n],
+                    &self.addrs,
+                    [],
+                    MsgFlags::MSG_DONTWAIT,
+                )
+                .map_or(0, Iterator::count);
+                // Past what was sent, the first datagram is the one the kernel refused.
+                let skip = if sent == 0 {
+                    SfuMetrics::count(&m.dropped, 1);
+                    trace!(to = %batch[0].0, "media send refused");
+                    1
+                } else {
+                    sent
+                };
+                batch = &batch[skip.min(batch.len())..];
+            }
+            s.queue.clear();
+        }
     }
 }
 
