@@ -119,6 +119,34 @@ async fn a_call_shows_both_cameras_shares_a_screen_and_shows_a_remote_screen() {
     assert_eq!(mic, "true", "bob's microphone shows as on");
     until_user(&mut bot1, "onFirstVideoFrame", "ann");
 
+    // onNetworkQuality on clean loopback: excellent or good both ways, in bob's event lines
+    // and on the app's tiles (data-quality, the signal bars).
+    let q = loop {
+        let e = bot1.until("onNetworkQuality");
+        let remote = e["remoteQuality"].as_array().cloned().unwrap_or_default();
+        if let Some(ann) = remote.into_iter().find(|r| r["userId"] == "ann") {
+            break (e, ann);
+        }
+    };
+    let good = |v: &serde_json::Value| (1..=2).contains(&v.as_u64().unwrap_or(0));
+    assert_eq!(q.0["localQuality"]["userId"], "", "{}", q.0);
+    assert!(good(&q.0["localQuality"]["quality"]), "bob's own: {}", q.0);
+    assert!(good(&q.1["quality"]), "bob's grade of ann: {}", q.0);
+    for tile in ["video-tile-self", "video-tile-bob"] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let grade = gui.attr(tile, "data-quality").await.unwrap_or_default();
+            if grade == "1" || grade == "2" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{tile} shows network quality {grade:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     // What the frame path costs: pulls of a picture already there (no waiting), each one
     // scaled, converted and carried to the page as an ArrayBuffer, then drawn.
     let cost = gui

@@ -14,6 +14,9 @@ const Media = (() => {
   const SCREEN_FAILED = "Failed to initiate screen recording";
   const errorText = (err) => (err && err.message) || String(err);
 
+  // TRTC's TRTCQuality, 0–6.
+  const QUALITY_NAMES = ["unknown", "excellent", "good", "poor", "bad", "very bad", "down"];
+
   // ---------- a tile: a canvas fed by one view, or a placeholder ----------
   class Tile {
     constructor(testid, label, color, initials) {
@@ -36,9 +39,14 @@ const Media = (() => {
       this.stats = document.createElement("div");
       this.stats.className = "stats";
       this.stats.hidden = !controls.statsShown;
+      // Signal bars: onNetworkQuality's 0–6 for this tile's user (also in data-quality).
+      this.bars = document.createElement("span");
+      this.bars.className = "bars";
+      for (let i = 0; i < 4; i++) this.bars.append(document.createElement("i"));
+      this.setQuality(0);
       const nameRow = document.createElement("div");
       nameRow.className = "label";
-      nameRow.append(this.mic, this.name);
+      nameRow.append(this.mic, this.name, this.bars);
       this.name.textContent = label;
       this.el.append(this.canvas, this.avatar, nameRow, this.stats);
       this.view = null;
@@ -47,6 +55,13 @@ const Media = (() => {
       this.generation = 0;
       this.drawn = 0;
       this.drawMs = 0;
+    }
+
+    setQuality(quality) {
+      this.el.dataset.quality = String(quality);
+      this.bars.dataset.quality = String(quality);
+      this.bars.setAttribute("aria-label", `network: ${QUALITY_NAMES[quality] || "unknown"}`);
+      this.bars.title = this.bars.getAttribute("aria-label");
     }
 
     setMic(on) {
@@ -354,6 +369,13 @@ const Media = (() => {
         return onMediaError(e);
       case "onWarning":
         return onMediaWarning(e);
+      case "onNetworkQuality":
+        if (e.localQuality) room.selfTile.setQuality(e.localQuality.quality);
+        for (const [userId, tile] of room.tiles) {
+          const q = (e.remoteQuality || []).find((r) => r.userId === userId);
+          tile.setQuality(q ? q.quality : 0);
+        }
+        return true;
       case "onStatistics":
         room.selfTile.setStats(
           (e.localStatisticsArray || []).filter((s) => s.streamType === 0).map(stats).join(""),

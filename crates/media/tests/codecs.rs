@@ -75,26 +75,48 @@ fn h264_keeps_stamps_in_order_and_keyframes_on_request() {
     }
 }
 
+/// The encoder follows a new target at once and without a keyframe: a sender can track every
+/// congestion estimate without a picture of keyframe cost each time.
 #[test]
-fn h264_bitrate_changes_take_effect() {
+fn h264_bitrate_changes_take_effect_without_a_keyframe() {
     let p = param(TrtcVideoResolution::R640x360, 15);
-    let mut enc = H264Encoder::new(H264Config::from_trtc(&p, ContentHint::Camera)).unwrap();
+    let config = H264Config::from_trtc(&p, ContentHint::Camera);
+    let interval = config.keyframe_interval;
+    let mut enc = H264Encoder::new(config).unwrap();
     let (w, h) = p.encoded_size();
-    let size = |enc: &mut H264Encoder, from: u32| -> usize {
-        (from..from + 30)
-            .map(|i| {
-                enc.encode(&SyntheticVideo::draw(w, h, i, 0))
-                    .unwrap()
-                    .map_or(0, |e| e.data.len())
-            })
-            .sum()
+    // Every frame in order (the encoder counts them for its periodic keyframes); each window
+    // is frames `from..from + 25`, between the periodic keyframes at 0, 30, 60 …: its bytes,
+    // and whether any of its frames was a keyframe.
+    let mut next = 0;
+    let mut window = |enc: &mut H264Encoder, from: u32| -> (usize, bool) {
+        let (mut bytes, mut keyframe) = (0, false);
+        while next < from + 25 {
+            let e = enc.encode(&SyntheticVideo::draw(w, h, next, 0)).unwrap();
+            if let Some(e) = e.filter(|_| next >= from) {
+                bytes += e.data.len();
+                keyframe |= e.keyframe;
+            }
+            next += 1;
+        }
+        (bytes, keyframe)
     };
-    let high = size(&mut enc, 0);
+    let (high, _) = window(&mut enc, 5);
+    assert!(interval == 30, "the windows sit between keyframes");
     enc.set_bitrate(120_000);
-    let low = size(&mut enc, 30);
+    let (low, low_key) = window(&mut enc, 35);
+    enc.set_bitrate(p.video_bitrate * 1000);
+    let (back, back_key) = window(&mut enc, 65);
     assert!(
         low * 2 < high,
         "lowering the bitrate shrank the stream: {high} → {low} bytes"
+    );
+    assert!(
+        back > low * 2,
+        "raising it again grew the stream: {high} → {low} → {back} bytes"
+    );
+    assert!(
+        !low_key && !back_key,
+        "a change of bitrate forced a keyframe"
     );
 }
 

@@ -151,6 +151,26 @@ pub enum TrtcEvent {
     /// Every 2 s while in a room.
     #[serde(rename = "onStatistics")]
     Statistics(TrtcStatistics),
+    /// Every 2 s while in a room: the local user's network (`userId` ""), and each remote
+    /// publisher's as we receive them (their uplink and our downlink together).
+    #[serde(rename = "onNetworkQuality", rename_all = "camelCase")]
+    NetworkQuality {
+        /// Ours.
+        local_quality: TrtcQualityInfo,
+        /// One per remote user whose streams we receive.
+        remote_quality: Vec<TrtcQualityInfo>,
+    },
+}
+
+/// `TRTCQualityInfo`: a user and TRTC's quality, 0 unknown, 1 excellent, 2 good, 3 poor, 4 bad,
+/// 5 very bad, 6 down (the network cannot carry a call).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrtcQualityInfo {
+    /// "" for the local user.
+    pub user_id: String,
+    /// 0–6.
+    pub quality: u8,
 }
 
 /// `TRTCStatistics`, with TRTC's key names.
@@ -251,6 +271,7 @@ impl TrtcEvent {
             TrtcEvent::ScreenCaptureResumed { .. } => "onScreenCaptureResumed",
             TrtcEvent::ScreenCaptureStopped { .. } => "onScreenCaptureStopped",
             TrtcEvent::Statistics(_) => "onStatistics",
+            TrtcEvent::NetworkQuality { .. } => "onNetworkQuality",
         }
     }
 
@@ -264,6 +285,25 @@ impl TrtcEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_quality_has_the_contracts_keys() {
+        let e = TrtcEvent::NetworkQuality {
+            local_quality: TrtcQualityInfo {
+                user_id: String::new(),
+                quality: 1,
+            },
+            remote_quality: vec![TrtcQualityInfo {
+                user_id: "bob".into(),
+                quality: 6,
+            }],
+        };
+        assert_eq!(
+            e.to_line(),
+            r#"{"event":"onNetworkQuality","localQuality":{"userId":"","quality":1},"remoteQuality":[{"userId":"bob","quality":6}]}"#
+        );
+        assert_eq!(e.name(), "onNetworkQuality");
+    }
 
     #[test]
     fn lines_match_the_contract() {

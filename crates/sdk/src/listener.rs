@@ -1,6 +1,6 @@
 //! The listener trait: TRTC's callbacks, each defaulting to doing nothing.
 
-use trtc_protocol::events::TrtcStatistics;
+use trtc_protocol::events::{TrtcQualityInfo, TrtcStatistics};
 use trtc_protocol::TrtcEvent;
 
 /// Receives the SDK's events. Implement the callbacks you need; the rest do nothing.
@@ -90,6 +90,9 @@ pub trait TrtcCloudListener: Send + Sync {
     /// Every 2 s in a room: round trip, loss, and every local and remote stream's figures.
     #[doc(alias = "onStatistics")]
     fn on_statistics(&self, statistics: &TrtcStatistics) {}
+    /// Every 2 s in a room: our network's quality and each remote publisher's (0–6).
+    #[doc(alias = "onNetworkQuality")]
+    fn on_network_quality(&self, local: &TrtcQualityInfo, remote: &[TrtcQualityInfo]) {}
 }
 
 /// Calls the listener method that matches `event`.
@@ -137,6 +140,10 @@ pub(crate) fn deliver(l: &dyn TrtcCloudListener, event: &TrtcEvent) {
         TrtcEvent::ScreenCaptureResumed { reason } => l.on_screen_capture_resumed(*reason),
         TrtcEvent::ScreenCaptureStopped { reason } => l.on_screen_capture_stopped(*reason),
         TrtcEvent::Statistics(s) => l.on_statistics(s),
+        TrtcEvent::NetworkQuality {
+            local_quality,
+            remote_quality,
+        } => l.on_network_quality(local_quality, remote_quality),
         // `TrtcEvent` is non-exhaustive: an event the protocol crate adds before this trait
         // has its method still reaches the event stream.
         _ => {}

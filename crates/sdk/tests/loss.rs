@@ -4,94 +4,31 @@
 //! unbroken. Without retransmission each loss would break a picture and freeze the stream
 //! until the next keyframe. The sender's onStatistics says what the link does: upLoss ≈ 5 %.
 //!
-//! The relay: the server's candidates say 127.0.0.2 (its `public_ip`), the relay listens there
-//! on the server's ports and forwards to the server on 127.0.0.1 from a socket of its own per
-//! client, so replies come back through it. (Loopback has no netem here, and the test must not
-//! touch the machine's own network settings.)
+//! The relay is `common::relay`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::relay::{Impairment, Relay, RELAY_IP};
 use common::*;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use trtc_media::stamp;
 use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
 
-const RELAY_IP: [u8; 4] = [127, 0, 0, 2];
-const RELAY_SIDE_IP: [u8; 4] = [127, 0, 0, 3];
 const DROP_EVERY: u64 = 20;
-
-/// RTP (not RTCP, STUN or DTLS): version 2 and a payload type outside RTCP's 192–223.
-fn is_rtp(b: &[u8]) -> bool {
-    b.len() >= 12 && b[0] >> 6 == 2 && !(64..96).contains(&(b[1] & 0x7f))
-}
-
-#[derive(Default)]
-struct Counters {
-    all_up: AtomicU64,
-    rtp_up: AtomicU64,
-    dropped: AtomicU64,
-}
-
-/// Starts the relay on `RELAY_IP` for each of `ports`.
-async fn relay(ports: std::ops::RangeInclusive<u16>) -> Arc<Counters> {
-    let counters = Arc::new(Counters::default());
-    for port in ports {
-        let front = Arc::new(
-            UdpSocket::bind((IpAddr::from(RELAY_IP), port))
-                .await
-                .expect("relay port free"),
-        );
-        let server = SocketAddr::from(([127, 0, 0, 1], port));
-        let counters = Arc::clone(&counters);
-        tokio::spawn(async move {
-            let mut backs: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
-            let mut buf = vec![0u8; 2048];
-            while let Ok((n, client)) = front.recv_from(&mut buf).await {
-                let back = match backs.get(&client) {
-                    Some(b) => Arc::clone(b),
-                    None => {
-                        let back = Arc::new(
-                            UdpSocket::bind((IpAddr::from(RELAY_SIDE_IP), 0))
-                                .await
-                                .unwrap(),
-                        );
-                        backs.insert(client, Arc::clone(&back));
-                        let (front, back2) = (Arc::clone(&front), Arc::clone(&back));
-                        tokio::spawn(async move {
-                            let mut buf = vec![0u8; 2048];
-                            while let Ok(n) = back2.recv(&mut buf).await {
-                                let _ = front.send_to(&buf[..n], client).await;
-                            }
-                        });
-                        back
-                    }
-                };
-                counters.all_up.fetch_add(1, Ordering::Relaxed);
-                if is_rtp(&buf[..n]) {
-                    let k = counters.rtp_up.fetch_add(1, Ordering::Relaxed) + 1;
-                    if k % DROP_EVERY == 0 {
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                }
-                let _ = back.send_to(&buf[..n], server).await;
-            }
-        });
-    }
-    counters
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_are_recovered_and_pictures_keep_coming() {
     let base = 30_000 + (std::process::id() % 2_000) as u16 * 10;
     let ports = base..=base + 9;
-    let counters = relay(ports.clone()).await;
+    let relay = Relay::start(ports.clone()).await;
+    relay.set(Impairment {
+        drop_every_rtp_up: Some(DROP_EVERY),
+        ..Impairment::default()
+    });
+    let counters = &relay.counters;
     let mut config = config();
     config.media.public_ip = Some(IpAddr::from(RELAY_IP));
     config.media.udp_ports = Some((*ports.start(), *ports.end()));

@@ -7,9 +7,10 @@
 //! keyframes included; docs/benchmarks.md). A sender over its estimate only queues in the
 //! pacer, which hurts more than a coarser picture. Dropping frames is the pipeline's decision.
 //!
-//! Bitrate changes: OpenH264's safe wrapper (0.9) cannot retune a running encoder, so a new
-//! bitrate rebuilds it at the next frame, which costs one keyframe. Changes under 10 % are
-//! ignored so a jittery estimate does not cause a keyframe storm.
+//! Bitrate changes retune the running encoder (OpenH264's `SetOption(ENCODER_OPTION_BITRATE)`,
+//! which the safe wrapper does not offer, hence the crate's one `unsafe`): no rebuild and no
+//! keyframe, so the encoder can follow every congestion estimate. Rebuilding cost a keyframe
+//! per change, which is why the sender used to follow the estimate only every 2 s.
 
 use super::CodecError;
 use crate::frame::VideoFrame;
@@ -118,7 +119,11 @@ impl YUVSource for Planes<'_> {
 pub struct H264Encoder {
     config: H264Config,
     encoder: Encoder,
-    rebuild: bool,
+    /// The picture size the encoder last saw (`None`: it has not started, or must restart).
+    size: Option<(usize, usize)>,
+    /// The bitrate the wrapper was built with: it (re)starts the encoder with that one at the
+    /// first picture and at every size change, so it is rebuilt first when ours differs.
+    built_bps: u32,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -139,8 +144,9 @@ impl H264Encoder {
     pub fn new(config: H264Config) -> Result<Self, CodecError> {
         Ok(H264Encoder {
             encoder: encoder(&config)?,
+            built_bps: config.bitrate_bps,
             config,
-            rebuild: false,
+            size: None,
         })
     }
 
@@ -149,12 +155,19 @@ impl H264Encoder {
         &self.config
     }
 
-    /// Follows a new target (for example the congestion controller's estimate).
+    /// Follows a new target (for example the congestion controller's estimate) from the next
+    /// picture on, without a keyframe. Changes under 2 % are not worth a call.
     pub fn set_bitrate(&mut self, bps: u32) {
-        let old = self.config.bitrate_bps as f64;
-        if (f64::from(bps) - old).abs() / old >= 0.10 {
-            self.config.bitrate_bps = bps;
-            self.rebuild = true;
+        let bps = bps.max(MIN_BITRATE_BPS);
+        let old = f64::from(self.config.bitrate_bps);
+        if (f64::from(bps) - old).abs() / old < 0.02 {
+            return;
+        }
+        self.config.bitrate_bps = bps;
+        // One that has not started yet is built with the new rate at its first picture; one
+        // that refuses the change is rebuilt (a keyframe) rather than left at the old rate.
+        if self.size.is_some() && !retune(&mut self.encoder, bps) {
+            self.size = None;
         }
     }
 
@@ -165,10 +178,12 @@ impl H264Encoder {
 
     /// Encodes one picture. `None` when the encoder produced nothing for it.
     pub fn encode(&mut self, frame: &VideoFrame) -> Result<Option<EncodedVideo>, CodecError> {
-        if self.rebuild {
+        let size = (frame.width, frame.height);
+        if self.size != Some(size) && self.built_bps != self.config.bitrate_bps {
             self.encoder = encoder(&self.config)?;
-            self.rebuild = false;
+            self.built_bps = self.config.bitrate_bps;
         }
+        self.size = Some(size);
         let bits = self
             .encoder
             .encode(&Planes(frame))
@@ -187,6 +202,32 @@ impl H264Encoder {
             capture_time_us: frame.capture_time_us,
         }))
     }
+}
+
+/// The lowest target OpenH264 is given: below it, rate control stops holding the rate.
+const MIN_BITRATE_BPS: u32 = 30_000;
+
+/// Sets a running encoder's target bitrate; `false` when OpenH264 refused it.
+#[allow(unsafe_code)]
+fn retune(encoder: &mut Encoder, bps: u32) -> bool {
+    use openh264_sys2::{SBitrateInfo, ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL};
+    let Ok(bitrate) = i32::try_from(bps) else {
+        return false;
+    };
+    let mut info = SBitrateInfo {
+        iLayer: SPATIAL_LAYER_ALL,
+        iBitrate: bitrate,
+    };
+    // SAFETY: the encoder is initialised (it has encoded a picture), and SetOption reads an
+    // `SBitrateInfo` for this option, which lives on our stack for the call. The target is not
+    // a parameter the wrapper relies on (it keeps its own copy for reinitialising, which
+    // `H264Encoder::encode` accounts for).
+    let status = unsafe {
+        encoder
+            .raw_api()
+            .set_option(ENCODER_OPTION_BITRATE, std::ptr::from_mut(&mut info).cast())
+    };
+    status == 0
 }
 
 /// An H.264 decoder.

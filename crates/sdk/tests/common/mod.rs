@@ -1,5 +1,6 @@
 //! Shared rig for the SDK ⇄ room-server tests: a real server on 127.0.0.1:0, real SDK clients
-//! over loopback WebSocket, a raw protocol client, and a TCP proxy that can cut connections.
+//! over loopback WebSocket, a raw protocol client, a TCP proxy that can cut connections, and
+//! a UDP relay that impairs media (`relay`).
 #![allow(dead_code)]
 // each test file uses a different part of the rig
 // Test support: a panic here is a failed test, with the message unwrap gives.
@@ -18,6 +19,8 @@ use trtc_sdk::{
 };
 use trtc_server::{RunningServer, ServerConfig};
 
+pub mod relay;
+
 pub const APP: u32 = 1_400_000_000;
 pub const KEY: &str = "integration-test-secret";
 /// Long enough for a loaded 2-core machine; events normally arrive in milliseconds.
@@ -32,6 +35,14 @@ pub fn now() -> u64 {
 
 pub fn sig(user: &str) -> String {
     trtc_usersig::gen_user_sig(APP.into(), KEY, user, 3600, now())
+}
+
+/// onStatistics and onNetworkQuality: every 2 s, whatever else happens.
+pub fn periodic(e: &TrtcEvent) -> bool {
+    matches!(
+        e,
+        TrtcEvent::Statistics(_) | TrtcEvent::NetworkQuality { .. }
+    )
 }
 
 pub fn config() -> ServerConfig {
@@ -123,8 +134,8 @@ impl Client {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                // The periodic report is not part of any sequence a test waits for.
-                Ok(Some(TrtcEvent::Statistics(_))) if !self.wants_statistics => {}
+                // The periodic reports are not part of any sequence a test waits for.
+                Ok(Some(e)) if periodic(&e) && !self.wants_statistics => {}
                 Ok(Some(e)) if pred(&e) => return e,
                 Ok(Some(e)) => seen.push(e),
                 Ok(None) => panic!("{}: event stream ended; saw {seen:?}", self.user),
@@ -138,7 +149,7 @@ impl Client {
         let mut seen = vec![];
         let deadline = tokio::time::Instant::now() + d;
         while let Ok(Some(e)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
-            if self.wants_statistics || !matches!(e, TrtcEvent::Statistics(_)) {
+            if self.wants_statistics || !periodic(&e) {
                 seen.push(e);
             }
         }

@@ -60,6 +60,8 @@ pub(super) struct Links {
     reported: bool,
     /// Each creation's token, so a publisher from an abandoned creation is recognised.
     last_token: u64,
+    /// The newest subscriber connection, and whether it went down since it was last up.
+    subscriber: Option<(u64, bool)>,
 }
 
 impl Links {
@@ -71,6 +73,20 @@ impl Links {
             | Publisher::Down { conn } => Some(conn),
             _ => None,
         }
+    }
+
+    /// The publisher connection failed, or went quiet, and is not back up yet.
+    pub(super) fn publisher_lost(&self) -> bool {
+        match self.publisher {
+            Publisher::Down { .. } | Publisher::Retry { .. } => true,
+            Publisher::Up { .. } | Publisher::None => false,
+            _ => self.failures > 0,
+        }
+    }
+
+    /// The subscriber connection went down and no newer one is up yet.
+    pub(super) fn subscriber_lost(&self) -> bool {
+        self.subscriber.is_some_and(|(_, lost)| lost)
     }
 
     /// The token of the publisher being created, if one is.
@@ -197,8 +213,23 @@ impl Links {
         state: LinkState,
         out: &mut Outbox,
     ) -> bool {
-        if role == ConnRole::Subscriber || self.conn() != Some(conn) {
-            return false; // or a replaced connection reporting its end
+        if role == ConnRole::Subscriber {
+            // The server repairs a subscriber connection (it offers a new one); here it is
+            // only watched, for onNetworkQuality.
+            let newest = self.subscriber.is_none_or(|(c, _)| conn >= c);
+            if newest {
+                let was_lost = self.subscriber.is_some_and(|(_, lost)| lost);
+                let lost = match state {
+                    LinkState::Connected => false,
+                    LinkState::Disconnected | LinkState::Failed => true,
+                    LinkState::Connecting => was_lost,
+                };
+                self.subscriber = Some((conn, lost));
+            }
+            return false;
+        }
+        if self.conn() != Some(conn) {
+            return false; // a replaced connection reporting its end
         }
         match state {
             LinkState::Connected => {

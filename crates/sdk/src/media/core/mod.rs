@@ -19,6 +19,7 @@
 mod links;
 mod local;
 mod messages;
+mod quality;
 mod remote;
 mod stats;
 #[cfg(test)]
@@ -190,7 +191,10 @@ impl MediaCore {
                     format!("remote audio cannot be played: {reason}"),
                 );
             }
-            Input::Rtt(ms) => self.stats.rtt_ms = ms,
+            Input::Rtt(ms) => {
+                self.stats.rtt_ms = ms;
+                self.stats.rtt_measured = true;
+            }
         }
         self.sync_state();
     }
@@ -373,8 +377,26 @@ impl MediaCore {
                 self.out.effect(Effect::SetRate { kind, bps });
             }
         }
-        if let Some(report) = self.stats.report(now, &snapshot, self.speaker_on) {
-            self.out.emit(TrtcEvent::Statistics(report));
+        let encoders = self.locals.encoders();
+        let mut quality = quality::Context {
+            configured_bps: encoders.iter().map(|(_, bps)| bps).sum(),
+            published: self
+                .remotes
+                .iter()
+                .map(|(user, p)| (user.clone(), p.published()))
+                .filter(|(_, kinds)| !kinds.is_empty())
+                .collect(),
+            uplink_lost: self.links.publisher_lost(),
+            downlink_lost: self.links.subscriber_lost(),
+            ..quality::Context::default()
+        };
+        if let Some(events) = self
+            .stats
+            .report(now, &snapshot, self.speaker_on, &mut quality)
+        {
+            for e in events {
+                self.out.emit(e);
+            }
         }
     }
 }

@@ -81,6 +81,14 @@ impl Participant {
         }
     }
 
+    /// The streams the server says this user publishes now.
+    pub(super) fn published(&self) -> Vec<StreamKind> {
+        StreamKind::ALL
+            .into_iter()
+            .filter(|k| self.streams[index(*k)].published)
+            .collect()
+    }
+
     fn stream(&mut self, kind: StreamKind) -> &mut Stream {
         &mut self.streams[index(kind)]
     }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::time::Instant;
-use trtc_protocol::events::{TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
+use trtc_protocol::events::{TrtcEvent, TrtcLocalStatistics, TrtcRemoteStatistics, TrtcStatistics};
 use trtc_protocol::StreamKind;
 use trtc_rtc::client::{PublisherStats, ReceiveCounters};
 
@@ -49,6 +49,8 @@ pub(crate) struct Snapshot {
 pub(super) struct Statistics {
     base: Option<(Instant, Snapshot)>,
     pub rtt_ms: u32,
+    /// A heartbeat has measured `rtt_ms` (on loopback it may well be 0 ms).
+    pub rtt_measured: bool,
 }
 
 fn kbps(bytes: u64, secs: f64) -> u32 {
@@ -68,14 +70,15 @@ impl Statistics {
         self.base = None;
     }
 
-    /// A report once [`super::STATS_INTERVAL`] has passed since the last (the first one
-    /// covers a full interval from the first snapshot in the room).
+    /// onStatistics and onNetworkQuality once [`super::STATS_INTERVAL`] has passed since the
+    /// last (the first ones cover a full interval from the first snapshot in the room).
     pub(super) fn report(
         &mut self,
         now: Instant,
         snap: &Snapshot,
         speaker_on: bool,
-    ) -> Option<TrtcStatistics> {
+        quality: &mut super::quality::Context,
+    ) -> Option<[TrtcEvent; 2]> {
         let Some((since, base)) = &self.base else {
             self.base = Some((now, snap.clone()));
             return None;
@@ -85,8 +88,16 @@ impl Statistics {
             return None;
         }
         let report = measure(elapsed.as_secs_f64(), base, snap, speaker_on, self.rtt_ms);
+        quality.rtt_ms = self.rtt_measured.then_some(self.rtt_ms);
+        let (local_quality, remote_quality) = super::quality::measure(base, snap, quality);
         self.base = Some((now, snap.clone()));
-        Some(report)
+        Some([
+            TrtcEvent::Statistics(report),
+            TrtcEvent::NetworkQuality {
+                local_quality,
+                remote_quality,
+            },
+        ])
     }
 }
 

@@ -147,11 +147,12 @@ fn opened(out: &[Output]) -> Vec<(StreamKind, u64)> {
         .collect()
 }
 
-/// The events as event lines, onStatistics left out (it comes every 2 s of snapshots).
+/// The events as event lines, onStatistics and onNetworkQuality left out (they come every 2 s
+/// of snapshots).
 fn events(out: &[Output]) -> Vec<String> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Event(TrtcEvent::Statistics(_)) => None,
+            Output::Event(TrtcEvent::Statistics(_) | TrtcEvent::NetworkQuality { .. }) => None,
             Output::Event(e) => Some(e.to_line()),
             _ => None,
         })

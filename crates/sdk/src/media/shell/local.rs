@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use trtc_media::codec::h264::{ContentHint, H264Config, H264Encoder};
 use trtc_media::codec::opus::{frame_samples, OpusEncoder};
@@ -20,9 +20,6 @@ use trtc_protocol::StreamKind;
 
 /// Captured frames waiting for the encoder; more means the encoder is behind, so drop.
 const CAPTURE_QUEUE: usize = 2;
-/// The encoder follows the congestion estimate no more often than this (each change costs a
-/// keyframe with OpenH264).
-const RATE_STEP: Duration = Duration::from_secs(2);
 
 /// One encoded frame on its way to the transport.
 #[derive(Debug)]
@@ -135,7 +132,6 @@ impl LocalStream {
                 };
                 ctl.bitrate_bps.store(u64::from(ceiling), Ordering::Relaxed);
                 let mut first_frame = Some(first_frame);
-                let mut last_rate_change = Instant::now();
                 while !ctl.stop.load(Ordering::Relaxed) {
                     let frame = match frames.recv_timeout(Duration::from_millis(100)) {
                         Ok(f) => f,
@@ -153,13 +149,14 @@ impl LocalStream {
                     if ctl.muted.load(Ordering::Relaxed) {
                         continue;
                     }
+                    // Every estimate is followed at the next picture: retuning the encoder
+                    // costs nothing (no keyframe), and a decrease must not wait.
                     let estimate = ctl.estimate_bps.load(Ordering::Relaxed);
-                    if estimate > 0 && last_rate_change.elapsed() >= RATE_STEP {
+                    if estimate > 0 {
                         let target = (estimate as u32).clamp(floor.min(ceiling), ceiling);
                         encoder.set_bitrate(target);
                         ctl.bitrate_bps
                             .store(u64::from(encoder.config().bitrate_bps), Ordering::Relaxed);
-                        last_rate_change = Instant::now();
                     }
                     if ctl.keyframe.swap(false, Ordering::Relaxed) {
                         encoder.request_keyframe();

@@ -1,0 +1,156 @@
+//! onNetworkQuality follows the link: a sender and a receiver with every media datagram going
+//! through an impairing relay (`common::relay`) and their signalling through a proxy that can
+//! cut it. On a clean link both say 1–2; with 30 % of datagrams lost each way the sender's own
+//! grade falls to bad or worse; with the network cut (media and signalling) the sender's grade
+//! and the receiver's grade of the sender reach 6 (down) within 6 s; after it heals they come
+//! back to 1–2.
+//!
+//! The signalling is cut too because a media-only cut on loopback is not a cut: the clients
+//! rebuild their connections over signalling, and the server's ICE checks reach the clients'
+//! host candidates directly, around the relay.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::relay::{Impairment, Relay, RELAY_IP};
+use common::*;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
+
+/// The local grade and the grade of `of`, from one onNetworkQuality.
+fn grades(e: &TrtcEvent, of: &str) -> Option<(u8, Option<u8>)> {
+    match e {
+        TrtcEvent::NetworkQuality {
+            local_quality,
+            remote_quality,
+        } => Some((
+            local_quality.quality,
+            remote_quality
+                .iter()
+                .find(|r| r.user_id == of)
+                .map(|r| r.quality),
+        )),
+        _ => None,
+    }
+}
+
+/// Waits (up to `within`) for an onNetworkQuality whose grades satisfy `ok`; returns how long
+/// it took, or every grade seen on the way.
+async fn until(
+    client: &mut Client,
+    of: &str,
+    within: Duration,
+    ok: impl Fn(u8, Option<u8>) -> bool,
+) -> Result<Duration, Vec<(u8, Option<u8>)>> {
+    let start = Instant::now();
+    let mut seen = vec![];
+    while start.elapsed() < within {
+        let left = within.saturating_sub(start.elapsed());
+        for e in client.collect(left.min(Duration::from_millis(250))).await {
+            if let Some((local, remote)) = grades(&e, of) {
+                seen.push((local, remote));
+                if ok(local, remote) {
+                    return Ok(start.elapsed());
+                }
+            }
+        }
+    }
+    Err(seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_follows_loss_a_cut_and_the_recovery() {
+    let base = 52_000 + (std::process::id() % 1_000) as u16 * 10;
+    let ports = base..=base + 9;
+    let relay = Relay::start(ports.clone()).await;
+    let mut config = config();
+    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
+    config.media.udp_ports = Some((*ports.start(), *ports.end()));
+    let server = trtc_server::spawn(config).await.unwrap();
+    let proxy = Proxy::start(server.addr).await;
+
+    let none = SourceChoice::None;
+    let synthetic = SourceChoice::Synthetic;
+    let mut sender = media_client(&proxy.url, "sender", synthetic, synthetic, none);
+    let mut receiver = media_client(&proxy.url, "receiver", none, none, none);
+    sender.wants_statistics = true;
+    receiver.wants_statistics = true;
+    assert!(sender.enter(91, TrtcAppScene::VideoCall).await > 0);
+    assert!(receiver.enter(91, TrtcAppScene::VideoCall).await > 0);
+    sender.cloud.start_local_preview(None);
+    sender.cloud.start_local_audio(Default::default());
+    receiver
+        .wait_for(|e| {
+            matches!(
+                e,
+                TrtcEvent::UserVideoAvailable {
+                    available: true,
+                    ..
+                }
+            )
+        })
+        .await;
+    let (view, _pictures) = frame_channel(64);
+    receiver.cloud.start_remote_view("sender", 0, Some(view));
+
+    let clean = |local: u8, remote: Option<u8>| {
+        (1..=2).contains(&local) && remote.is_none_or(|r| (1..=2).contains(&r))
+    };
+    let within = Duration::from_secs(10);
+    until(&mut sender, "receiver", within, clean)
+        .await
+        .expect("the sender on a clean link");
+    until(&mut receiver, "sender", within, |l, r| {
+        clean(l, r) && r.is_some()
+    })
+    .await
+    .expect("the receiver, and its grade of the sender, on a clean link");
+
+    relay.set(Impairment {
+        up_loss: 0.3,
+        down_loss: 0.3,
+        ..Impairment::default()
+    });
+    until(&mut sender, "receiver", within, |l, _| l >= 4)
+        .await
+        .expect("the sender with 30 % loss each way");
+    // The receiver's grade of the sender: the sender's uplink loss is partly repaired by
+    // retransmission before it reaches the receiver, so it reads poor or worse.
+    until(&mut receiver, "sender", within, |_, r| {
+        r.is_some_and(|r| r >= 3)
+    })
+    .await
+    .expect("the receiver's grade of the sender with 30 % loss each way");
+
+    relay.set(Impairment {
+        cut: true,
+        ..Impairment::default()
+    });
+    proxy.set_down(true);
+    // Drain what was measured before the cut.
+    let _ = sender.collect(Duration::from_millis(100)).await;
+    let _ = receiver.collect(Duration::from_millis(100)).await;
+    let six = Duration::from_secs(6);
+    let took = until(&mut sender, "receiver", six, |l, _| l == 6)
+        .await
+        .expect("the sender reads 6 within 6 s of the cut");
+    eprintln!("the sender read 6 after {took:?}");
+    until(&mut receiver, "sender", six, |_, r| r == Some(6))
+        .await
+        .expect("the receiver grades the sender 6 within 6 s of the cut");
+
+    relay.set(Impairment::default());
+    proxy.set_down(false);
+    let healed = Duration::from_secs(20);
+    let took = until(&mut sender, "receiver", healed, clean)
+        .await
+        .expect("the sender back to 1–2 after the link heals");
+    eprintln!("the sender was back to 1–2 after {took:?}");
+    until(&mut receiver, "sender", healed, |l, r| {
+        clean(l, r) && r.is_some()
+    })
+    .await
+    .expect("the receiver back to 1–2 after the link heals");
+    server.shutdown().await.unwrap();
+}
