@@ -64,13 +64,53 @@ struct Feedback {
 struct ReportingEstimator {
     inner: Gcc,
     feedback: Arc<Feedback>,
+    ramp: CarefulRamp,
 }
 
 impl ReportingEstimator {
-    fn publish(&self) {
+    fn publish(&mut self, now: Instant) {
+        let target = self.ramp.limit(now, self.inner.target_bitrate());
         self.feedback
             .target_bps
-            .store(self.inner.target_bitrate() as u64, Ordering::Relaxed);
+            .store(target as u64, Ordering::Relaxed);
+    }
+}
+
+/// After a back-off, the way up is taken slowly: GCC alone climbed straight back over a link
+/// it had just overrun (through a 300 kbps cap it fell to ~150 kbps, then was at 320 within
+/// 8 s and lost pictures again; at 8 %/s it still reached the link by the end of a 15 s
+/// squeeze). From the rate it backed off to, the target may grow by
+/// [`Self::GROWTH`] of that rate per second, additively, until it has doubled; then GCC's own
+/// increase applies again (a link that came back is found within seconds).
+#[derive(Debug, Default)]
+struct CarefulRamp {
+    /// The last target given out.
+    last: f64,
+    /// When the last back-off was, and the rate it went to.
+    held: Option<(Instant, f64)>,
+}
+
+impl CarefulRamp {
+    /// A drop of more than this share of the target is a back-off.
+    const BACKOFF: f64 = 0.15;
+    const GROWTH: f64 = 0.05;
+
+    fn limit(&mut self, now: Instant, target: f64) -> f64 {
+        if self.last > 0.0 && target < self.last * (1.0 - Self::BACKOFF) {
+            self.held = Some((now, target));
+        }
+        let limited = match self.held {
+            Some((since, from)) => {
+                let allowed = from * (1.0 + Self::GROWTH * now.duration_since(since).as_secs_f64());
+                if allowed >= 2.0 * from {
+                    self.held = None;
+                }
+                target.min(allowed)
+            }
+            None => target,
+        };
+        self.last = limited;
+        limited
     }
 }
 
@@ -82,15 +122,20 @@ impl BandwidthEstimator for ReportingEstimator {
         self.feedback
             .received
             .fetch_add(reports.len() as u64 - lost, Ordering::Relaxed);
-        self.publish();
+        self.publish(now);
     }
     fn target_bitrate(&self) -> f64 {
         // Read only by the pacer (see `PACING_FACTOR`); the encoders get the estimate itself.
-        self.inner.target_bitrate() * PACING_FACTOR
+        let target = if self.ramp.last > 0.0 {
+            self.ramp.last
+        } else {
+            self.inner.target_bitrate()
+        };
+        target * PACING_FACTOR
     }
     fn handle_timeout(&mut self, now: Instant) {
         self.inner.handle_timeout(now);
-        self.publish();
+        self.publish(now);
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.inner.poll_timeout()
@@ -176,6 +221,7 @@ impl Publisher {
             .store(START_BPS as u64, Ordering::Relaxed);
         let estimator = ReportingEstimator {
             inner: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
+            ramp: CarefulRamp::default(),
             feedback: Arc::clone(&feedback),
         };
         let registry = configure_congestion_control(
@@ -357,5 +403,48 @@ impl Publisher {
     /// Ends the connection.
     pub async fn close(&self) {
         let _ = self.pc.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CarefulRamp;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn after_a_back_off_the_target_climbs_slowly_until_it_has_doubled() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let mut ramp = CarefulRamp::default();
+        assert_eq!(ramp.limit(at(0.0), 1_000_000.0), 1_000_000.0);
+        assert_eq!(
+            ramp.limit(at(1.0), 950_000.0),
+            950_000.0,
+            "no back-off: followed"
+        );
+        assert_eq!(
+            ramp.limit(at(2.0), 150_000.0),
+            150_000.0,
+            "a back-off is followed at once"
+        );
+        let after_10s = ramp.limit(at(12.0), 900_000.0);
+        assert!(
+            (224_000.0..226_000.0).contains(&after_10s),
+            "5 % of 150 kbps a second: {after_10s}"
+        );
+        assert_eq!(
+            ramp.limit(at(13.0), 200_000.0),
+            200_000.0,
+            "lower is followed"
+        );
+        // 200 kbps is no back-off from 225 (under 15 %), so the hold still runs from 150 kbps
+        // and lifts once it has doubled, 20 s after the back-off.
+        let doubled = ramp.limit(at(22.5), 900_000.0);
+        assert!((300_000.0..310_000.0).contains(&doubled), "{doubled}");
+        assert_eq!(
+            ramp.limit(at(23.0), 1_200_000.0),
+            1_200_000.0,
+            "GCC's own pace again"
+        );
     }
 }

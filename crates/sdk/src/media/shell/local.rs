@@ -132,6 +132,7 @@ impl LocalStream {
                 };
                 ctl.bitrate_bps.store(u64::from(ceiling), Ordering::Relaxed);
                 let mut first_frame = Some(first_frame);
+                let mut pace = FramePace::default();
                 while !ctl.stop.load(Ordering::Relaxed) {
                     let frame = match frames.recv_timeout(Duration::from_millis(100)) {
                         Ok(f) => f,
@@ -153,10 +154,14 @@ impl LocalStream {
                     // costs nothing (no keyframe), and a decrease must not wait.
                     let estimate = ctl.estimate_bps.load(Ordering::Relaxed);
                     if estimate > 0 {
-                        let target = (estimate as u32).clamp(floor.min(ceiling), ceiling);
-                        encoder.set_bitrate(target);
+                        let (rate, share) = pace.follow(estimate, floor.min(ceiling), ceiling);
+                        encoder.set_bitrate(rate);
                         ctl.bitrate_bps
-                            .store(u64::from(encoder.config().bitrate_bps), Ordering::Relaxed);
+                            .store((f64::from(rate) * share) as u64, Ordering::Relaxed);
+                    }
+                    let keyframe_wanted = ctl.keyframe.load(Ordering::Relaxed);
+                    if !pace.take(keyframe_wanted) {
+                        continue;
                     }
                     if ctl.keyframe.swap(false, Ordering::Relaxed) {
                         encoder.request_keyframe();
@@ -311,5 +316,79 @@ impl LocalStream {
 impl Drop for LocalStream {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Below the adaptation floor the picture keeps its quality and the frame rate gives: the
+/// encoder stays at the floor and only every n-th picture is encoded, so the stream's rate
+/// follows the estimate (TRTC's "clarity first" for a floor of 60 %). Above it every picture
+/// is encoded at the estimate.
+#[derive(Debug)]
+struct FramePace {
+    /// The share of pictures to encode, 0–1.
+    share: f64,
+    /// Accumulated share: a picture is encoded each time it reaches 1.
+    credit: f64,
+}
+
+impl Default for FramePace {
+    fn default() -> Self {
+        FramePace {
+            share: 1.0,
+            credit: 1.0,
+        }
+    }
+}
+
+impl FramePace {
+    /// The encoder's bitrate for `estimate`, and the share of pictures to encode.
+    fn follow(&mut self, estimate: u64, floor: u32, ceiling: u32) -> (u32, f64) {
+        let estimate = estimate.min(u64::from(u32::MAX)) as u32;
+        let rate = estimate.clamp(floor, ceiling);
+        // Never below a fifth of the frame rate: beyond that a call is a slide show, and the
+        // congestion controller needs packets to measure the link with.
+        self.share = (f64::from(estimate) / f64::from(rate.max(1))).clamp(0.2, 1.0);
+        (rate, self.share)
+    }
+
+    /// Whether to encode this picture (always, when a keyframe is wanted).
+    fn take(&mut self, keyframe_wanted: bool) -> bool {
+        self.credit = (self.credit + self.share).min(2.0);
+        if self.credit >= 1.0 || keyframe_wanted {
+            self.credit = (self.credit - 1.0).max(0.0);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FramePace;
+
+    #[test]
+    fn below_the_floor_the_frame_rate_gives_and_the_rate_follows() {
+        let mut pace = FramePace::default();
+        assert_eq!(pace.follow(800_000, 330_000, 550_000), (550_000, 1.0));
+        assert!(
+            (0..30).all(|_| pace.take(false)),
+            "every picture above the floor"
+        );
+        let (rate, share) = pace.follow(165_000, 330_000, 550_000);
+        assert_eq!(
+            (rate, share),
+            (330_000, 0.5),
+            "the floor, half the pictures"
+        );
+        let taken = (0..30).filter(|_| pace.take(false)).count();
+        assert!((15..=16).contains(&taken), "{taken} of 30");
+        assert!(pace.take(true), "a keyframe is never skipped");
+        pace.follow(10_000, 330_000, 550_000);
+        let taken = (0..30).filter(|_| pace.take(false)).count();
+        assert!(
+            (6..=7).contains(&taken),
+            "never under a fifth: {taken} of 30"
+        );
     }
 }

@@ -1,0 +1,151 @@
+//! A link that steps down and back up: the sender's way up is capped at 2 Mbps, then 300 kbps
+//! for 15 s, then 2 Mbps again (`common::relay`: a token bucket with a 300 ms queue). The
+//! sender publishes the synthetic camera (550 kbps, 15 fps) and the tone. What a person on the
+//! other side notices: pictures keep coming through the squeeze (after the first 4 s of it, the
+//! stamp counter rises in every 2 s window), and the sender's rate ends under the link.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::relay::{Impairment, Relay, RELAY_IP};
+use common::*;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use trtc_media::stamp;
+use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
+
+const HIGH: u64 = 2_000_000;
+const LOW: u64 = 300_000;
+const SQUEEZE: Duration = Duration::from_secs(15);
+
+/// The sender's send rate in one onStatistics, kbps (its video and audio).
+fn sent_kbps(e: &TrtcEvent) -> Option<u32> {
+    match e {
+        TrtcEvent::Statistics(s) => Some(
+            s.local_statistics_array
+                .iter()
+                .map(|l| l.video_bitrate + l.audio_bitrate)
+                .sum(),
+        ),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_keep_coming_through_a_squeeze_and_the_rate_gets_under_the_link() {
+    let base = 42_000 + (std::process::id() % 1_000) as u16 * 10;
+    let ports = base..=base + 9;
+    let relay = Relay::start(ports.clone()).await;
+    relay.set(Impairment {
+        up_rate_bps: Some(HIGH),
+        ..Impairment::default()
+    });
+    let mut config = config();
+    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
+    config.media.udp_ports = Some((*ports.start(), *ports.end()));
+    let server = trtc_server::spawn(config).await.unwrap();
+
+    let none = SourceChoice::None;
+    let synthetic = SourceChoice::Synthetic;
+    let mut sender = media_client(&server.url, "sender", synthetic, synthetic, none);
+    sender.wants_statistics = true;
+    let mut receiver = media_client(&server.url, "receiver", none, none, none);
+    assert!(sender.enter(92, TrtcAppScene::VideoCall).await > 0);
+    assert!(receiver.enter(92, TrtcAppScene::VideoCall).await > 0);
+    sender.cloud.start_local_preview(None);
+    sender.cloud.start_local_audio(Default::default());
+    receiver
+        .wait_for(|e| {
+            matches!(
+                e,
+                TrtcEvent::UserVideoAvailable {
+                    available: true,
+                    ..
+                }
+            )
+        })
+        .await;
+    let (view, pictures) = frame_channel(64);
+    receiver.cloud.start_remote_view("sender", 0, Some(view));
+
+    // Every picture's stamp counter and when it arrived, until the end of the run.
+    let run = Duration::from_secs(4) + SQUEEZE + Duration::from_secs(8);
+    let seen = tokio::task::spawn_blocking(move || {
+        let first = pictures
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a first picture");
+        let start = Instant::now();
+        let mut seen = vec![(start, stamp::read(&first).expect("a stamp").counter)];
+        while start.elapsed() < run {
+            if let Ok(f) = pictures.recv_timeout(Duration::from_millis(100)) {
+                seen.push((Instant::now(), stamp::read(&f).expect("a stamp").counter));
+            }
+        }
+        seen
+    });
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _ = sender.collect(Duration::from_millis(10)).await;
+    let squeezed = Instant::now();
+    relay.set(Impairment {
+        up_rate_bps: Some(LOW),
+        ..Impairment::default()
+    });
+    // One report every 2 s: the first covers the time just before the squeeze too.
+    let during: Vec<u32> = sender
+        .collect(SQUEEZE)
+        .await
+        .iter()
+        .filter_map(sent_kbps)
+        .collect();
+    relay.set(Impairment {
+        up_rate_bps: Some(HIGH),
+        ..Impairment::default()
+    });
+    let seen = seen.await.unwrap();
+    eprintln!("the sender's rate through the squeeze, every 2 s (kbps): {during:?}");
+    eprintln!(
+        "dropped at the link: {}",
+        relay
+            .counters
+            .queue_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    // Pictures after the first 4 s of the squeeze, in 2 s windows.
+    let mut stalls = vec![];
+    let mut t = squeezed + Duration::from_secs(4);
+    while t + Duration::from_secs(2) <= squeezed + SQUEEZE {
+        let shown = seen
+            .iter()
+            .filter(|(at, _)| *at >= t && *at < t + Duration::from_secs(2))
+            .count();
+        if shown == 0 {
+            stalls.push(t.duration_since(squeezed));
+        }
+        t += Duration::from_secs(2);
+    }
+    let longest = seen
+        .windows(2)
+        .map(|w| w[1].0.duration_since(w[0].0))
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "{} pictures; longest gap {longest:?}; windows without one: {stalls:?}",
+        seen.len()
+    );
+    assert!(
+        seen.windows(2).all(|w| w[1].1 > w[0].1),
+        "pictures in order"
+    );
+    assert!(
+        stalls.is_empty(),
+        "2 s windows of the squeeze (after its first 4 s) without a picture, from: {stalls:?}"
+    );
+    let last = *during.last().expect("reports in the squeeze");
+    assert!(
+        u64::from(last) * 1000 < LOW,
+        "the sender ends under the 300 kbps link: {during:?}"
+    );
+    server.shutdown().await.unwrap();
+}
