@@ -1,14 +1,16 @@
-//! A UDP relay in front of the room server's media ports that impairs what passes: random
-//! loss each way, every n-th RTP packet up, a cut link, and a rate cap on each client's way up
-//! (a token bucket with a 300 ms queue, tail-dropping beyond it, as `tc tbf … latency 300ms`
-//! does). The impairment can change while a call runs (`Relay::set`).
+//! A UDP relay in front of the room server's media ports that impairs what passes: random loss
+//! and Gilbert–Elliott burst loss each way, every n-th RTP packet up, a cut link, delay with
+//! jitter (datagrams may overtake each other, as on a real path), and a rate cap on each
+//! client's way up (a token bucket with a 300 ms queue, tail-dropping beyond it, as
+//! `tc tbf … latency 300ms` does). The impairment can change while a call runs (`Relay::set`).
 //!
 //! The server's candidates say `RELAY_IP` (its `public_ip`); the relay listens there on the
 //! server's ports and forwards to the server on 127.0.0.1 from a socket of its own per client,
 //! so replies come back through it. (Loopback has no netem here, and a test must not touch
 //! the machine's own network settings.)
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,46 +25,78 @@ const RELAY_SIDE_IP: [u8; 4] = [127, 0, 0, 3];
 /// What the relay does to datagrams now.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Impairment {
-    /// Share of datagrams lost, client → server and server → client (0.0–1.0).
+    /// Share of datagrams lost at random, client → server and server → client (0.0–1.0); in
+    /// a burst model, the loss in its good state.
     pub up_loss: f64,
     pub down_loss: f64,
+    /// Losses in bursts, each way (on top of the random share).
+    pub burst: Option<Burst>,
     /// Drop every n-th RTP packet a client sends (RTCP, STUN and DTLS untouched).
     pub drop_every_rtp_up: Option<u64>,
     /// Nothing passes either way.
     pub cut: bool,
     /// Each client's way up carries at most this many bits per second.
     pub up_rate_bps: Option<u64>,
+    /// One-way delay each way, and how far each datagram's may stray from it (uniformly).
+    pub delay: Duration,
+    pub jitter: Duration,
+}
+
+/// Gilbert–Elliott: a good and a bad state; in the bad one `loss` of the datagrams are lost.
+/// The mean loss is `loss × enter / (enter + leave)`, in bursts of about `1 / leave` datagrams.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    /// Chance per datagram of going from good to bad, and back.
+    pub enter: f64,
+    pub leave: f64,
+    pub loss: f64,
 }
 
 /// The longest a datagram waits in a capped link's queue before it is dropped instead.
 const QUEUE_LIMIT: Duration = Duration::from_millis(300);
 
-/// One client's way up: datagrams leave at their departure times, in order.
-struct Uplink {
+/// One client's one way: datagrams leave at their departure times, the earliest first.
+struct Link {
     queue: mpsc::UnboundedSender<(Instant, Vec<u8>)>,
-    /// When the link is free again (the last queued datagram has left).
+    /// When the rate cap lets the next datagram start (the last queued one has left).
     free_at: Instant,
 }
 
-impl Uplink {
-    fn start(back: Arc<UdpSocket>, server: SocketAddr) -> Uplink {
+impl Link {
+    fn start(socket: Arc<UdpSocket>, to: SocketAddr) -> Link {
         let (queue, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
         tokio::spawn(async move {
-            while let Some((at, data)) = rx.recv().await {
-                tokio::time::sleep_until(at.into()).await;
-                let _ = back.send_to(&data, server).await;
+            let mut due: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
+            let mut seq = 0u64;
+            loop {
+                let next = due.peek().map(|Reverse((at, _, _))| *at);
+                tokio::select! {
+                    got = rx.recv() => match got {
+                        Some((at, data)) => {
+                            seq += 1;
+                            due.push(Reverse((at, seq, data)));
+                        }
+                        None => return,
+                    },
+                    _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now).into()), if next.is_some() => {
+                        if let Some(Reverse((_, _, data))) = due.pop() {
+                            let _ = socket.send_to(&data, to).await;
+                        }
+                    }
+                }
             }
         });
-        Uplink {
+        Link {
             queue,
             free_at: Instant::now(),
         }
     }
 
-    /// Queues `data` behind what is waiting; false when the queue is full (dropped).
-    fn send(&mut self, data: &[u8], rate_bps: Option<u64>) -> bool {
+    /// Queues `data` to leave after the rate cap and `delay`; false when the capped queue is
+    /// full (dropped).
+    fn send(&mut self, data: &[u8], rate_bps: Option<u64>, delay: Duration) -> bool {
         let now = Instant::now();
-        let departs = match rate_bps {
+        let sent = match rate_bps {
             Some(rate) => {
                 let start = self.free_at.max(now);
                 if start.duration_since(now) > QUEUE_LIMIT {
@@ -74,7 +108,7 @@ impl Uplink {
             }
             None => now,
         };
-        let _ = self.queue.send((departs, data.to_vec()));
+        let _ = self.queue.send((sent + delay, data.to_vec()));
         true
     }
 }
@@ -93,18 +127,54 @@ pub fn is_rtp(b: &[u8]) -> bool {
     b.len() >= 12 && b[0] >> 6 == 2 && !(64..96).contains(&(b[1] & 0x7f))
 }
 
-struct State {
+/// The relay's dice: which datagram is lost, how late each one is.
+pub struct State {
     impairment: Impairment,
     /// xorshift: the same losses for the same run of datagrams, no dependency.
     seed: u64,
+    /// Each way's burst state (up, down): in the bad state.
+    bad: [bool; 2],
 }
 
 impl State {
-    fn chance(&mut self, p: f64) -> bool {
+    pub fn new(impairment: Impairment) -> State {
+        State {
+            impairment,
+            seed: 0x9e37_79b9_7f4a_7c15,
+            bad: [false; 2],
+        }
+    }
+
+    /// Uniform in [0, 1).
+    fn uniform(&mut self) -> f64 {
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;
         self.seed ^= self.seed << 17;
-        (self.seed >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+        (self.seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.uniform() < p
+    }
+
+    /// Whether the next datagram one way is lost to a burst.
+    pub fn burst_loss(&mut self, way: usize) -> bool {
+        let Some(b) = self.impairment.burst else {
+            self.bad[way] = false;
+            return false;
+        };
+        let flip = if self.bad[way] { b.leave } else { b.enter };
+        if self.chance(flip) {
+            self.bad[way] = !self.bad[way];
+        }
+        self.bad[way] && self.chance(b.loss)
+    }
+
+    /// This datagram's one-way delay: the base, give or take the jitter.
+    pub fn delay(&mut self) -> Duration {
+        let (base, jitter) = (self.impairment.delay, self.impairment.jitter);
+        let spread = jitter.as_secs_f64() * (2.0 * self.uniform() - 1.0);
+        Duration::from_secs_f64((base.as_secs_f64() + spread).max(0.0))
     }
 }
 
@@ -118,10 +188,7 @@ impl Relay {
     /// Starts the relay on `RELAY_IP` for each of `ports`, passing everything.
     pub async fn start(ports: RangeInclusive<u16>) -> Relay {
         let relay = Relay {
-            state: Arc::new(Mutex::new(State {
-                impairment: Impairment::default(),
-                seed: 0x9e37_79b9_7f4a_7c15,
-            })),
+            state: Arc::new(Mutex::new(State::new(Impairment::default()))),
             counters: Arc::default(),
         };
         for port in ports {
@@ -140,8 +207,8 @@ impl Relay {
         self.state.lock().unwrap().impairment = impairment;
     }
 
-    /// Whether a datagram going up (`up`) passes now.
-    fn passes(&self, up: bool, data: &[u8]) -> bool {
+    /// Whether a datagram going up (`up`) or down passes now, and if so its delay.
+    fn passes(&self, up: bool, data: &[u8]) -> Option<Duration> {
         let mut s = self.state.lock().unwrap();
         let i = s.impairment;
         let rtp_index = if up {
@@ -150,17 +217,20 @@ impl Relay {
         } else {
             None
         };
+        let burst = s.burst_loss(usize::from(!up));
         let lost = i.cut
+            || burst
             || s.chance(if up { i.up_loss } else { i.down_loss })
             || matches!((i.drop_every_rtp_up, rtp_index), (Some(n), Some(k)) if k % n == 0);
         if lost {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
-        !lost
+        Some(s.delay())
     }
 
     async fn up(self, front: Arc<UdpSocket>, server: SocketAddr) {
-        let mut uplinks: HashMap<SocketAddr, Uplink> = HashMap::new();
+        let mut uplinks: HashMap<SocketAddr, Link> = HashMap::new();
         let mut buf = vec![0u8; 2048];
         while let Ok((n, client)) = front.recv_from(&mut buf).await {
             let uplink = match uplinks.entry(client) {
@@ -175,12 +245,12 @@ impl Relay {
                         self.clone()
                             .down(Arc::clone(&front), Arc::clone(&back), client),
                     );
-                    e.insert(Uplink::start(back, server))
+                    e.insert(Link::start(back, server))
                 }
             };
-            if self.passes(true, &buf[..n]) {
+            if let Some(delay) = self.passes(true, &buf[..n]) {
                 let rate = self.state.lock().unwrap().impairment.up_rate_bps;
-                if !uplink.send(&buf[..n], rate) {
+                if !uplink.send(&buf[..n], rate, delay) {
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     self.counters.queue_dropped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -189,10 +259,11 @@ impl Relay {
     }
 
     async fn down(self, front: Arc<UdpSocket>, back: Arc<UdpSocket>, client: SocketAddr) {
+        let mut downlink = Link::start(front, client);
         let mut buf = vec![0u8; 2048];
         while let Ok(n) = back.recv(&mut buf).await {
-            if self.passes(false, &buf[..n]) {
-                let _ = front.send_to(&buf[..n], client).await;
+            if let Some(delay) = self.passes(false, &buf[..n]) {
+                downlink.send(&buf[..n], None, delay);
             }
         }
     }
