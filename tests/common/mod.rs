@@ -106,12 +106,18 @@ impl Proc {
     /// The next line as JSON, past the periodic onStatistics lines (no sequence a test
     /// checks includes them). Those lines keep coming, so the wait is bounded as a whole.
     pub fn event(&mut self) -> serde_json::Value {
+        self.next_event(false)
+    }
+
+    /// The next event line; the periodic ones (onStatistics, onNetworkQuality: every 2 s,
+    /// whatever else happens) only when `periodic`.
+    fn next_event(&mut self, periodic: bool) -> serde_json::Value {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let l = self.line();
             let v: serde_json::Value =
                 serde_json::from_str(&l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}"));
-            if v["event"] != "onStatistics" {
+            if periodic || (v["event"] != "onStatistics" && v["event"] != "onNetworkQuality") {
                 return v;
             }
             assert!(
@@ -125,8 +131,9 @@ impl Proc {
     /// Reads events until one named `name`, for at most [`WAIT`] in all.
     pub fn until(&mut self, name: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + WAIT;
+        let periodic = name == "onStatistics" || name == "onNetworkQuality";
         loop {
-            let e = self.event();
+            let e = self.next_event(periodic);
             if e["event"] == name {
                 return e;
             }
