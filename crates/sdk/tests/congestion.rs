@@ -7,12 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::relay::{Impairment, Relay, RELAY_IP};
-use common::*;
-use std::net::IpAddr;
+use common::relay::{relayed_server, sender_and_receiver, Impairment};
 use std::time::{Duration, Instant};
 use trtc_media::stamp;
-use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
+use trtc_sdk::TrtcEvent;
 
 const HIGH: u64 = 2_000_000;
 const LOW: u64 = 300_000;
@@ -34,39 +32,13 @@ fn sent_kbps(e: &TrtcEvent) -> Option<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pictures_keep_coming_through_a_squeeze_and_the_rate_gets_under_the_link() {
     let base = 42_000 + (std::process::id() % 1_000) as u16 * 10;
-    let ports = base..=base + 9;
-    let relay = Relay::start(ports.clone()).await;
+    let (relay, server) = relayed_server(base).await;
     relay.set(Impairment {
         up_rate_bps: Some(HIGH),
         ..Impairment::default()
     });
-    let mut config = config();
-    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
-    config.media.udp_ports = Some((*ports.start(), *ports.end()));
-    let server = trtc_server::spawn(config).await.unwrap();
-
-    let none = SourceChoice::None;
-    let synthetic = SourceChoice::Synthetic;
-    let mut sender = media_client(&server.url, "sender", synthetic, synthetic, none);
+    let (mut sender, _receiver, pictures) = sender_and_receiver(&server.url, 92, true).await;
     sender.wants_statistics = true;
-    let mut receiver = media_client(&server.url, "receiver", none, none, none);
-    assert!(sender.enter(92, TrtcAppScene::VideoCall).await > 0);
-    assert!(receiver.enter(92, TrtcAppScene::VideoCall).await > 0);
-    sender.cloud.start_local_preview(None);
-    sender.cloud.start_local_audio(Default::default());
-    receiver
-        .wait_for(|e| {
-            matches!(
-                e,
-                TrtcEvent::UserVideoAvailable {
-                    available: true,
-                    ..
-                }
-            )
-        })
-        .await;
-    let (view, pictures) = frame_channel(64);
-    receiver.cloud.start_remote_view("sender", 0, Some(view));
 
     // Every picture's stamp counter and when it arrived, until the end of the run.
     let run = Duration::from_secs(4) + SQUEEZE + Duration::from_secs(8);

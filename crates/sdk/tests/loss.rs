@@ -9,51 +9,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::relay::{Impairment, Relay, RELAY_IP};
-use common::*;
-use std::net::IpAddr;
+use common::relay::{relayed_server, sender_and_receiver, Impairment};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use trtc_media::stamp;
-use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
+use trtc_sdk::TrtcEvent;
 
 const DROP_EVERY: u64 = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_are_recovered_and_pictures_keep_coming() {
     let base = 30_000 + (std::process::id() % 2_000) as u16 * 10;
-    let ports = base..=base + 9;
-    let relay = Relay::start(ports.clone()).await;
+    let (relay, server) = relayed_server(base).await;
     relay.set(Impairment {
         drop_every_rtp_up: Some(DROP_EVERY),
         ..Impairment::default()
     });
     let counters = &relay.counters;
-    let mut config = config();
-    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
-    config.media.udp_ports = Some((*ports.start(), *ports.end()));
-    let server = trtc_server::spawn(config).await.unwrap();
-
-    let none = SourceChoice::None;
-    let mut sender = media_client(&server.url, "sender", SourceChoice::Synthetic, none, none);
+    let (mut sender, _receiver, rx) = sender_and_receiver(&server.url, 90, false).await;
     sender.wants_statistics = true;
-    let mut receiver = media_client(&server.url, "receiver", none, none, none);
-    assert!(sender.enter(90, TrtcAppScene::VideoCall).await > 0);
-    assert!(receiver.enter(90, TrtcAppScene::VideoCall).await > 0);
-    sender.cloud.start_local_preview(None);
-    receiver
-        .wait_for(|e| {
-            matches!(
-                e,
-                TrtcEvent::UserVideoAvailable {
-                    available: true,
-                    ..
-                }
-            )
-        })
-        .await;
-    let (view, rx) = frame_channel(64);
-    receiver.cloud.start_remote_view("sender", 0, Some(view));
 
     let counters_seen = tokio::task::spawn_blocking(move || {
         // From the first picture on (the decoder waits for a keyframe), for 6 s.

@@ -12,11 +12,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::relay::{Impairment, Relay, RELAY_IP};
+use common::relay::{relayed_server, sender_and_receiver, Impairment};
 use common::*;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent};
+use trtc_sdk::TrtcEvent;
 
 /// The local grade and the grade of `of`, from one onNetworkQuality.
 fn grades(e: &TrtcEvent, of: &str) -> Option<(u8, Option<u8>)> {
@@ -62,37 +61,11 @@ async fn until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quality_follows_loss_a_cut_and_the_recovery() {
     let base = 52_000 + (std::process::id() % 1_000) as u16 * 10;
-    let ports = base..=base + 9;
-    let relay = Relay::start(ports.clone()).await;
-    let mut config = config();
-    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
-    config.media.udp_ports = Some((*ports.start(), *ports.end()));
-    let server = trtc_server::spawn(config).await.unwrap();
+    let (relay, server) = relayed_server(base).await;
     let proxy = Proxy::start(server.addr).await;
-
-    let none = SourceChoice::None;
-    let synthetic = SourceChoice::Synthetic;
-    let mut sender = media_client(&proxy.url, "sender", synthetic, synthetic, none);
-    let mut receiver = media_client(&proxy.url, "receiver", none, none, none);
+    let (mut sender, mut receiver, _pictures) = sender_and_receiver(&proxy.url, 91, true).await;
     sender.wants_statistics = true;
     receiver.wants_statistics = true;
-    assert!(sender.enter(91, TrtcAppScene::VideoCall).await > 0);
-    assert!(receiver.enter(91, TrtcAppScene::VideoCall).await > 0);
-    sender.cloud.start_local_preview(None);
-    sender.cloud.start_local_audio(Default::default());
-    receiver
-        .wait_for(|e| {
-            matches!(
-                e,
-                TrtcEvent::UserVideoAvailable {
-                    available: true,
-                    ..
-                }
-            )
-        })
-        .await;
-    let (view, _pictures) = frame_channel(64);
-    receiver.cloud.start_remote_view("sender", 0, Some(view));
 
     let clean = |local: u8, remote: Option<u8>| {
         (1..=2).contains(&local) && remote.is_none_or(|r| (1..=2).contains(&r))

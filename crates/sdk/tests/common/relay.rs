@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcEvent, VideoFrame};
+use trtc_server::RunningServer;
 
 pub const RELAY_IP: [u8; 4] = [127, 0, 0, 2];
 const RELAY_SIDE_IP: [u8; 4] = [127, 0, 0, 3];
@@ -207,8 +209,9 @@ impl Relay {
         self.state.lock().unwrap().impairment = impairment;
     }
 
-    /// Whether a datagram going up (`up`) or down passes now, and if so its delay.
-    fn passes(&self, up: bool, data: &[u8]) -> Option<Duration> {
+    /// Whether a datagram going up (`up`) or down passes now; if so, its delay and the way's
+    /// rate cap.
+    fn passes(&self, up: bool, data: &[u8]) -> Option<(Duration, Option<u64>)> {
         let mut s = self.state.lock().unwrap();
         let i = s.impairment;
         let rtp_index = if up {
@@ -226,7 +229,8 @@ impl Relay {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        Some(s.delay())
+        let rate = if up { i.up_rate_bps } else { None };
+        Some((s.delay(), rate))
     }
 
     async fn up(self, front: Arc<UdpSocket>, server: SocketAddr) {
@@ -248,8 +252,7 @@ impl Relay {
                     e.insert(Link::start(back, server))
                 }
             };
-            if let Some(delay) = self.passes(true, &buf[..n]) {
-                let rate = self.state.lock().unwrap().impairment.up_rate_bps;
+            if let Some((delay, rate)) = self.passes(true, &buf[..n]) {
                 if !uplink.send(&buf[..n], rate, delay) {
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     self.counters.queue_dropped.fetch_add(1, Ordering::Relaxed);
@@ -262,9 +265,58 @@ impl Relay {
         let mut downlink = Link::start(front, client);
         let mut buf = vec![0u8; 2048];
         while let Ok(n) = back.recv(&mut buf).await {
-            if let Some(delay) = self.passes(false, &buf[..n]) {
-                downlink.send(&buf[..n], None, delay);
+            if let Some((delay, rate)) = self.passes(false, &buf[..n]) {
+                downlink.send(&buf[..n], rate, delay);
             }
         }
     }
+}
+
+/// A room server that advertises a relay in front of its media ports (ten of them from
+/// `port_base`), and the relay, passing everything until told otherwise.
+pub async fn relayed_server(port_base: u16) -> (Relay, RunningServer) {
+    let ports = port_base..=port_base + 9;
+    let relay = Relay::start(ports.clone()).await;
+    let mut config = super::config();
+    config.media.public_ip = Some(IpAddr::from(RELAY_IP));
+    config.media.udp_ports = Some((*ports.start(), *ports.end()));
+    (relay, trtc_server::spawn(config).await.unwrap())
+}
+
+/// A call over signalling at `url`: "sender" publishes the synthetic camera (and the tone when
+/// `tone`), "receiver" publishes nothing and views the sender's camera. Returns both and the
+/// receiver's pictures.
+pub async fn sender_and_receiver(
+    url: &str,
+    room: u32,
+    tone: bool,
+) -> (
+    super::Client,
+    super::Client,
+    std::sync::mpsc::Receiver<VideoFrame>,
+) {
+    let none = SourceChoice::None;
+    let mic = if tone { SourceChoice::Synthetic } else { none };
+    let mut sender = super::media_client(url, "sender", SourceChoice::Synthetic, mic, none);
+    let mut receiver = super::media_client(url, "receiver", none, none, none);
+    assert!(sender.enter(room, TrtcAppScene::VideoCall).await > 0);
+    assert!(receiver.enter(room, TrtcAppScene::VideoCall).await > 0);
+    sender.cloud.start_local_preview(None);
+    if tone {
+        sender.cloud.start_local_audio(Default::default());
+    }
+    receiver
+        .wait_for(|e| {
+            matches!(
+                e,
+                TrtcEvent::UserVideoAvailable {
+                    available: true,
+                    ..
+                }
+            )
+        })
+        .await;
+    let (view, pictures) = frame_channel(64);
+    receiver.cloud.start_remote_view("sender", 0, Some(view));
+    (sender, receiver, pictures)
 }

@@ -191,10 +191,7 @@ impl MediaCore {
                     format!("remote audio cannot be played: {reason}"),
                 );
             }
-            Input::Rtt(ms) => {
-                self.stats.rtt_ms = ms;
-                self.stats.rtt_measured = true;
-            }
+            Input::Rtt(ms) => self.stats.rtt_ms = Some(ms),
         }
         self.sync_state();
     }
@@ -378,7 +375,8 @@ impl MediaCore {
             }
         }
         let encoders = self.locals.encoders();
-        let mut quality = quality::Context {
+        let quality = quality::Context {
+            rtt_ms: self.stats.rtt_ms,
             configured_bps: encoders.iter().map(|(_, bps)| bps).sum(),
             published: self
                 .remotes
@@ -388,12 +386,8 @@ impl MediaCore {
                 .collect(),
             uplink_lost: self.links.publisher_lost(),
             downlink_lost: self.links.subscriber_lost(),
-            ..quality::Context::default()
         };
-        if let Some(events) = self
-            .stats
-            .report(now, &snapshot, self.speaker_on, &mut quality)
-        {
+        if let Some(events) = self.stats.report(now, &snapshot, self.speaker_on, &quality) {
             for e in events {
                 self.out.emit(e);
             }

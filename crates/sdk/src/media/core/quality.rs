@@ -30,43 +30,36 @@ pub(crate) struct PathReading {
     pub silent: bool,
 }
 
+/// Upper bounds of grades 1, 2, 3 …: loss %, round trip ms, jitter ms. Past the last bound a
+/// path is one grade worse still.
+const LOSS: [u32; 5] = [2, 5, 10, 20, 50];
+const RTT: [u32; 5] = [100, 200, 400, 800, 1500];
+const JITTER: [u32; 4] = [20, 50, 100, 200];
+/// The estimate's share of the configured bitrate at or above which a path is grade 1, 2, 3;
+/// below the last, 4.
+const ESTIMATE: [f64; 3] = [0.7, 0.4, 0.2];
+
+/// 1 + the number of bounds `value` is above.
+fn level(value: u32, bounds: &[u32]) -> u8 {
+    1 + bounds.iter().filter(|b| value > **b).count() as u8
+}
+
 /// The grade of one path: 1 (excellent) … 6 (down).
 pub(crate) fn grade(r: &PathReading) -> u8 {
     if r.silent {
         return DOWN;
     }
-    let loss = match r.loss_percent {
-        0..=2 => 1,
-        3..=5 => 2,
-        6..=10 => 3,
-        11..=20 => 4,
-        21..=50 => 5,
-        _ => 6,
-    };
-    let rtt = match r.rtt_ms {
-        0..=100 => 1,
-        101..=200 => 2,
-        201..=400 => 3,
-        401..=800 => 4,
-        801..=1500 => 5,
-        _ => 6,
-    };
-    let jitter = match r.jitter_ms {
-        0..=20 => 1,
-        21..=50 => 2,
-        51..=100 => 3,
-        101..=200 => 4,
-        _ => 5,
-    };
-    let estimate = match r.estimate_ratio {
-        Some(x) if x < 0.2 => 4,
-        Some(x) if x < 0.4 => 3,
-        Some(x) if x < 0.7 => 2,
-        _ => 1,
-    };
-    [loss, rtt, jitter, estimate]
-        .into_iter()
-        .fold(EXCELLENT, u8::max)
+    let estimate = r.estimate_ratio.map_or(EXCELLENT, |x| {
+        1 + ESTIMATE.iter().filter(|b| x < **b).count() as u8
+    });
+    [
+        level(r.loss_percent, &LOSS),
+        level(r.rtt_ms, &RTT),
+        level(r.jitter_ms, &JITTER),
+        estimate,
+    ]
+    .into_iter()
+    .fold(EXCELLENT, u8::max)
 }
 
 /// What the core knows beyond the counters.

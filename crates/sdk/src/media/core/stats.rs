@@ -48,9 +48,8 @@ pub(crate) struct Snapshot {
 #[derive(Debug, Default)]
 pub(super) struct Statistics {
     base: Option<(Instant, Snapshot)>,
-    pub rtt_ms: u32,
-    /// A heartbeat has measured `rtt_ms` (on loopback it may well be 0 ms).
-    pub rtt_measured: bool,
+    /// The last heartbeat's round trip (`None` before the first; on loopback it may be 0 ms).
+    pub rtt_ms: Option<u32>,
 }
 
 fn kbps(bytes: u64, secs: f64) -> u32 {
@@ -77,7 +76,7 @@ impl Statistics {
         now: Instant,
         snap: &Snapshot,
         speaker_on: bool,
-        quality: &mut super::quality::Context,
+        quality: &super::quality::Context,
     ) -> Option<[TrtcEvent; 2]> {
         let Some((since, base)) = &self.base else {
             self.base = Some((now, snap.clone()));
@@ -87,8 +86,8 @@ impl Statistics {
         if elapsed < super::STATS_INTERVAL {
             return None;
         }
-        let report = measure(elapsed.as_secs_f64(), base, snap, speaker_on, self.rtt_ms);
-        quality.rtt_ms = self.rtt_measured.then_some(self.rtt_ms);
+        let rtt = self.rtt_ms.unwrap_or(0);
+        let report = measure(elapsed.as_secs_f64(), base, snap, speaker_on, rtt);
         let (local_quality, remote_quality) = super::quality::measure(base, snap, quality);
         self.base = Some((now, snap.clone()));
         Some([
