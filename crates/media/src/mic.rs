@@ -41,6 +41,8 @@ impl Microphone {
 struct Framer {
     channels: u16,
     pending: Vec<i16>,
+    /// Where the next frame starts on the capture clock, counted in samples from the last.
+    next_us: Option<u64>,
     sink: FrameSink<AudioFrame>,
 }
 
@@ -53,8 +55,13 @@ impl Framer {
             / (u64::from(CAPTURE_RATE) * u64::from(self.channels));
         while self.pending.len() >= per_frame {
             let samples: Vec<i16> = self.pending.drain(..per_frame).collect();
-            // The oldest samples were captured the buffered duration ago.
-            let capture_time_us = now.saturating_sub(queued_us);
+            // The oldest samples were captured the buffered duration ago, and never before
+            // the previous frame's end: a device may hand over seconds of audio in callbacks
+            // microseconds apart (PulseAudio's virtual sources do), and stamps that stood
+            // still would read as one frame sent again and again.
+            let clock_us = now.saturating_sub(queued_us);
+            let capture_time_us = self.next_us.map_or(clock_us, |next| next.max(clock_us));
+            self.next_us = Some(capture_time_us + 10_000);
             queued_us = queued_us.saturating_sub(10_000);
             let _ = self.sink.push(AudioFrame {
                 sample_rate: CAPTURE_RATE,
@@ -99,6 +106,7 @@ fn open(device: Option<&str>, sink: FrameSink<AudioFrame>) -> Result<cpal::Strea
     let mut framer = Framer {
         channels: config.channels,
         pending: Vec::new(),
+        next_us: None,
         sink,
     };
     let on_error = |e: cpal::Error| tracing::warn!(error = %e, "microphone stream error");
@@ -146,5 +154,32 @@ impl AudioSource for Microphone {
 
     fn stop(&mut self) {
         self.thread.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::frame_channel;
+
+    #[test]
+    fn a_burst_of_callbacks_is_stamped_by_its_samples_not_its_arrival() {
+        let (sink, frames) = frame_channel(1_000);
+        let mut framer = Framer {
+            channels: 1,
+            pending: Vec::new(),
+            next_us: None,
+            sink,
+        };
+        // Two seconds of audio in 160-sample callbacks, all at once.
+        for _ in 0..600 {
+            framer.push(std::iter::repeat_n(0i16, 160));
+        }
+        let stamps: Vec<u64> = frames.try_iter().map(|f| f.capture_time_us).collect();
+        assert_eq!(stamps.len(), 200);
+        assert!(
+            stamps.windows(2).all(|w| w[1] - w[0] == 10_000),
+            "10 ms apart, as the samples are"
+        );
     }
 }

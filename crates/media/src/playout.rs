@@ -2,10 +2,14 @@
 //! mixed, and the mix goes to the speaker through cpal — and, 10 ms at a time, to the voice
 //! processor as the echo reference.
 //!
-//! The jitter buffer holds a source back until it has [`TARGET_MS`] queued (so network jitter up
+//! The jitter buffer holds a source back until it has its cushion queued (so network jitter up
 //! to that much never starves the speaker), plays silence for a source that ran dry, and drops
-//! the oldest audio when a source has more than [`MAX_MS`] queued (so latency cannot creep up
-//! after a burst). Works at 48 kHz mono, the rate the decoders produce.
+//! the oldest audio when a source has [`SLACK_MS`] more than its cushion queued (so latency
+//! cannot creep up after a burst). The cushion is [`TARGET_MS`] on a steady link and grows
+//! with the stream's measured jitter ([`Mixer::fit_to_jitter`]) up to [`MAX_TARGET_MS`]: a
+//! fixed one either starves on a jittery link or adds delay on a clean one. Lost packets do
+//! not shorten the queue (the decoder fills them in), so what starves it is late audio alone.
+//! Works at 48 kHz mono, the rate the decoders produce.
 
 use crate::frame::AudioFrame;
 use crate::processing::{AudioProcessor, FRAME, RATE};
@@ -15,16 +19,36 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Queue a source must reach before it plays (and refills to after running dry).
+/// Queue a source must reach before it plays (and refills to after running dry) on a steady
+/// link.
 pub const TARGET_MS: usize = 60;
-/// Queue beyond which the oldest audio is dropped.
-pub const MAX_MS: usize = 200;
+/// The most a jittery link's cushion grows to.
+pub const MAX_TARGET_MS: usize = 200;
+/// Queued beyond its cushion by this much, a source's oldest audio is dropped.
+pub const SLACK_MS: usize = 140;
+/// Cushion per ms of RFC 3550 jitter (the mean deviation of arrival gaps): uniform spread of
+/// ±s ms reads as a jitter of about 2s/3, and needs ~2s ms of cushion.
+const CUSHION_PER_JITTER_MS: f64 = 3.0;
+/// One frame on top of the jitter's share: the packet in flight.
+const FRAME_MS: f64 = 20.0;
 const PER_MS: usize = RATE as usize / 1000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Source {
     queue: VecDeque<i16>,
     playing: bool,
+    /// The cushion, ms.
+    target_ms: usize,
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source {
+            queue: VecDeque::new(),
+            playing: false,
+            target_ms: TARGET_MS,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,11 +81,28 @@ impl Mixer {
         let mut inner = self.lock();
         let s = inner.sources.entry(source.to_owned()).or_default();
         s.queue.extend(frame.samples.iter().copied());
-        let max = MAX_MS * PER_MS;
+        let max = (s.target_ms + SLACK_MS) * PER_MS;
         if s.queue.len() > max {
-            let excess = s.queue.len() - TARGET_MS * PER_MS;
+            let excess = s.queue.len() - s.target_ms * PER_MS;
             s.queue.drain(..excess);
         }
+    }
+
+    /// Sizes `source`'s cushion to its stream's measured jitter (RFC 3550, ms).
+    pub fn fit_to_jitter(&self, source: &str, jitter_ms: f64) {
+        let wanted = FRAME_MS + CUSHION_PER_JITTER_MS * jitter_ms.max(0.0);
+        let target = (wanted.round() as usize).clamp(TARGET_MS, MAX_TARGET_MS);
+        if let Some(s) = self.lock().sources.get_mut(source) {
+            s.target_ms = target;
+        }
+    }
+
+    /// `source`'s cushion, ms.
+    pub fn target_ms(&self, source: &str) -> usize {
+        self.lock()
+            .sources
+            .get(source)
+            .map_or(TARGET_MS, |s| s.target_ms)
     }
 
     /// Forgets a source (its user left, or was muted).
@@ -74,7 +115,7 @@ impl Mixer {
         let mut mix = vec![0i32; out.len()];
         let mut inner = self.lock();
         for s in inner.sources.values_mut() {
-            if !s.playing && s.queue.len() >= TARGET_MS * PER_MS {
+            if !s.playing && s.queue.len() >= s.target_ms * PER_MS {
                 s.playing = true;
             }
             if !s.playing {
@@ -267,9 +308,45 @@ mod tests {
     #[test]
     fn a_burst_is_trimmed_to_the_target() {
         let m = Mixer::new();
-        m.push("a", &frame(1, MAX_MS + 20));
+        m.push("a", &frame(1, TARGET_MS + SLACK_MS + 20));
         assert_eq!(m.queued_ms("a"), TARGET_MS);
         m.remove("a");
         assert_eq!(m.queued_ms("a"), 0);
+    }
+
+    #[test]
+    fn the_cushion_follows_the_jitter_within_its_bounds() {
+        let m = Mixer::new();
+        m.push("a", &frame(1, 20));
+        m.fit_to_jitter("a", 1.0);
+        assert_eq!(
+            m.target_ms("a"),
+            TARGET_MS,
+            "a clean link keeps the shortest"
+        );
+        m.fit_to_jitter("a", 20.0);
+        assert_eq!(
+            m.target_ms("a"),
+            80,
+            "±30 ms of spread reads ~20 ms of jitter"
+        );
+        let mut out = vec![0i16; 10 * PER_MS];
+        m.push("a", &frame(1, 50));
+        m.pull(&mut out);
+        assert!(
+            out.iter().all(|&s| s == 0),
+            "70 ms is short of an 80 ms cushion"
+        );
+        m.push("a", &frame(1, 10));
+        m.pull(&mut out);
+        assert!(out.iter().all(|&s| s == 1), "80 ms plays");
+        m.fit_to_jitter("a", 500.0);
+        assert_eq!(m.target_ms("a"), MAX_TARGET_MS, "never more than the most");
+        m.push("a", &frame(1, MAX_TARGET_MS + SLACK_MS));
+        assert_eq!(
+            m.queued_ms("a"),
+            MAX_TARGET_MS,
+            "a burst trims to the cushion"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Codecs on synthetic media: what goes in comes out — stamps readable and in order after
 //! H.264, the tone's frequency after Opus — and garbage never panics a decoder.
 
-use trtc_media::analysis::dominant_frequency;
+use trtc_media::analysis::{dominant_frequency, rms};
 use trtc_media::codec::h264::{ContentHint, H264Config, H264Decoder, H264Encoder};
 use trtc_media::codec::opus::{frame_samples, OpusDecoder, OpusEncoder};
 use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam, TrtcVideoResolution};
@@ -151,13 +151,7 @@ fn opus_keeps_the_tone_at_every_quality() {
         let mut out = vec![];
         let mut bytes = 0;
         for i in 0..50u64 {
-            // Two 10 ms tone frames make one 20 ms Opus frame.
-            let a = SyntheticAudio::tone(440.0, rate, ch, 2 * i, 0);
-            let b = SyntheticAudio::tone(440.0, rate, ch, 2 * i + 1, 0);
-            let frame = AudioFrame {
-                samples: [a.samples, b.samples].concat(),
-                ..a
-            };
+            let frame = tone_frame(rate, ch, i);
             assert_eq!(frame.samples.len(), frame_samples(rate) * usize::from(ch));
             let packet = enc.encode(&frame).unwrap();
             bytes += packet.len();
@@ -182,4 +176,55 @@ fn opus_refuses_a_frame_of_the_wrong_shape() {
     let mut enc = OpusEncoder::new(TrtcAudioQuality::Default).unwrap();
     let ten_ms = SyntheticAudio::tone(440.0, 48_000, 1, 0, 0);
     assert!(enc.encode(&ten_ms).is_err());
+}
+
+/// 20 ms of the 440 Hz tone (two of the synthetic source's 10 ms frames), the `i`-th since it
+/// started.
+fn tone_frame(rate: u32, ch: u16, i: u64) -> AudioFrame {
+    let a = SyntheticAudio::tone(440.0, rate, ch, 2 * i, 0);
+    let b = SyntheticAudio::tone(440.0, rate, ch, 2 * i + 1, 0);
+    AudioFrame {
+        samples: [a.samples, b.samples].concat(),
+        ..a
+    }
+}
+
+#[test]
+fn opus_fills_lost_packets_in_so_the_tone_goes_on() {
+    let mut enc = OpusEncoder::new(TrtcAudioQuality::Default).unwrap();
+    enc.expect_loss(10).unwrap();
+    let (rate, ch) = enc.format();
+    let packets: Vec<Vec<u8>> = (0..100)
+        .map(|i| enc.encode(&tone_frame(rate, ch, i)).unwrap())
+        .collect();
+    // Stamped from the capture clock, as our senders do: up to ~1 ms off the 20 ms grid.
+    let ts = |i: usize| (i * 960 + (i * 37) % 41) as u32;
+    let mut dec = OpusDecoder::new(rate, ch).unwrap();
+    let mut frames = vec![];
+    for (i, p) in packets.iter().enumerate() {
+        // One in ten lost, and once two in a row.
+        if i % 10 == 5 || i == 56 {
+            continue;
+        }
+        let got = dec.receive(ts(i), p, 0).unwrap();
+        assert!(!got.late);
+        frames.extend(got.frames);
+    }
+    assert_eq!(frames.len(), 100, "every 20 ms has a frame");
+    assert_eq!(dec.concealed(), 11);
+    // Past the codec's start, every frame carries the tone, filled-in ones included: in full
+    // for a lone loss; two in a row fade (a steady tone carries no FEC, see `expect_loss`)
+    // but never break off.
+    for (i, f) in frames.iter().enumerate().skip(5) {
+        let left: Vec<i16> = f.samples.iter().step_by(usize::from(ch)).copied().collect();
+        let least = if i == 56 { 0.05 } else { 0.15 };
+        assert!(rms(&left) > least, "frame {i}: rms {}", rms(&left));
+    }
+
+    // A packet after its place was filled is dropped; one after a long pause (a muted sender)
+    // plays at once, nothing made up before it.
+    let late = dec.receive(ts(55), &packets[55], 0).unwrap();
+    assert!(late.late && late.frames.is_empty());
+    let resumed = dec.receive(ts(99 + 50), &packets[99], 0).unwrap();
+    assert_eq!(resumed.frames.len(), 1);
 }

@@ -29,6 +29,8 @@ pub fn rtp_reassembly(mut data: &[u8]) {
     let mut now = t0;
     let mut video = Assembler::new(Arc::from("fuzz"), StreamKind::Big);
     let mut audio = Assembler::new(Arc::from("fuzz"), StreamKind::Audio);
+    // A jittery path's wait, so audio is held and reordered too.
+    audio.set_audio_wait(20.0);
     let deliver = |_frame: crate::client::RemoteFrame| {};
     while data.len() >= 2 {
         let (len, step) = (usize::from(data[0]), data[1]);

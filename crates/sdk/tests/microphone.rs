@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::pulse::Pulse;
 use common::*;
 use std::time::{Duration, Instant};
 use trtc_media::analysis::dominant_frequency;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::pulse::{Pulse, Recorder};
 use common::*;
 use std::time::Duration;
 use trtc_media::analysis::{dominant_frequency, rms};
@@ -66,82 +67,4 @@ async fn remote_audio_plays_on_the_speaker() {
     let unmuted = recorder.record(Duration::from_secs(1)).await;
     assert!(rms(&unmuted) > 0.1, "unmuted, yet rms {}", rms(&unmuted));
     server.shutdown().await.unwrap();
-}
-
-/// PulseAudio's own recorder (parec) on the null sink's monitor: what the speaker played,
-/// 48 kHz mono, arriving in real time.
-struct Recorder {
-    child: std::process::Child,
-    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-impl Recorder {
-    fn start(server: &str) -> Recorder {
-        let mut child = std::process::Command::new("parec")
-            .args(["--server", server, "-d", "vspeaker.monitor"])
-            .args([
-                "--format=s16le",
-                "--rate=48000",
-                "--channels=1",
-                "--raw",
-                "--latency-msec=20",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("parec runs (pulseaudio-utils, scripts/setup.sh)");
-        let mut out = child.stdout.take().unwrap();
-        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = std::sync::Arc::clone(&bytes);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Recorder { child, bytes }
-    }
-
-    fn len(&self) -> usize {
-        self.bytes.lock().unwrap().len()
-    }
-
-    async fn wait_until_recording(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.len() == 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "parec recorded nothing in 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The next `length` of what the speaker plays.
-    async fn record(&self, length: Duration) -> Vec<i16> {
-        let start = self.len() & !1;
-        let want = (48_000.0 * length.as_secs_f64()) as usize * 2;
-        let deadline = tokio::time::Instant::now() + length + Duration::from_secs(5);
-        while self.len() < start + want {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "parec stalled: {} of {want} bytes",
-                self.len() - start
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.bytes.lock().unwrap()[start..start + want]
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

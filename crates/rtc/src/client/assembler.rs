@@ -8,8 +8,11 @@
 //! then asks for a keyframe) and the packets behind it go on. Frames that arrive whole are
 //! never held, so loss costs delay only while it lasts.
 //!
-//! Audio is not held: a late Opus packet is worth less than the gap its wait would leave in
-//! playout, which the decoder's concealment and in-band FEC cover.
+//! Audio behind a gap is held only as long as the stream's jitter says a packet may be late
+//! ([`Assembler::set_audio_wait`]: on a steady link a few ms, at most [`MAX_AUDIO_WAIT`]):
+//! a retransmission would come too late for playout, which the decoder's concealment and
+//! in-band FEC cover, but on a jittery path packets overtake each other (±30 ms of jitter
+//! reorders about a fifth of 20 ms packets), and one played in order beats one concealed.
 
 use super::subscriber::RemoteFrame;
 use bytes::Bytes;
@@ -25,6 +28,13 @@ use trtc_protocol::rtp::StreamKind;
 pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(150);
 /// Packets held behind a gap at most (about a second of 720p); beyond it the gap is given up.
 const MAX_HELD: usize = 512;
+/// The longest audio waits behind a gap: the playout cushion (20 ms + 3 × jitter) covers it.
+pub(crate) const MAX_AUDIO_WAIT: Duration = Duration::from_millis(60);
+/// Audio's wait per ms of RFC 3550 jitter: uniform spread of ±s ms reads as a jitter of about
+/// 2s/3 and makes a packet up to 2s − 20 ms late behind the one sent after it.
+const AUDIO_WAIT_PER_JITTER_MS: f64 = 2.5;
+/// Our senders' audio packets are 20 ms apart.
+const AUDIO_PACKET_GAP: Duration = Duration::from_millis(20);
 
 struct Held {
     payload: Bytes,
@@ -50,6 +60,8 @@ pub(crate) struct Assembler {
     started: Option<Instant>,
     buf: Vec<u8>,
     broken: bool,
+    /// How long audio waits behind a gap.
+    audio_wait: Duration,
 }
 
 impl Assembler {
@@ -65,7 +77,15 @@ impl Assembler {
             started: None,
             buf: Vec::new(),
             broken: false,
+            audio_wait: Duration::ZERO,
         }
+    }
+
+    /// Sizes audio's wait behind a gap to the stream's measured jitter (ms).
+    pub(crate) fn set_audio_wait(&mut self, jitter_ms: f64) {
+        let ms =
+            (jitter_ms.max(0.0) * AUDIO_WAIT_PER_JITTER_MS).min(MAX_AUDIO_WAIT.as_secs_f64() * 1e3);
+        self.audio_wait = Duration::from_secs_f64(ms / 1e3);
     }
 
     /// Takes one packet that arrived at `now`; returns how many packets were given up as lost.
@@ -81,24 +101,15 @@ impl Assembler {
         if ahead >= 0x8000 {
             return 0; // a duplicate, or too late: its gap was given up
         }
-        if !self.kind.is_video() {
-            self.next_seq = Some(h.sequence_number.wrapping_add(1));
-            deliver(RemoteFrame {
-                user_id: Arc::clone(&self.user_id),
-                kind: self.kind,
-                data: packet.payload.to_vec(),
-                rtp_timestamp: h.timestamp,
-                keyframe: false,
-                held: Duration::ZERO,
-            });
-            return u64::from(ahead);
-        }
         let p = Held {
             payload: Bytes::clone(&packet.payload),
             timestamp: h.timestamp,
             marker: h.marker,
             arrived: now,
         };
+        if !self.kind.is_video() {
+            return self.push_audio(h.sequence_number, ahead, p, now, deliver);
+        }
         if ahead == 0 && self.held.is_empty() {
             // In order with nothing waiting (nearly every packet): straight through.
             self.next_seq = Some(h.sequence_number.wrapping_add(1));
@@ -125,6 +136,54 @@ impl Assembler {
             lost += u64::from(oldest.wrapping_sub(next));
             self.next_seq = Some(oldest);
             self.skipped = true;
+        }
+    }
+
+    fn push_audio(
+        &mut self,
+        seq: u16,
+        ahead: u16,
+        p: Held,
+        now: Instant,
+        deliver: &dyn Fn(RemoteFrame),
+    ) -> u64 {
+        let pass = |p: Held| {
+            deliver(RemoteFrame {
+                user_id: Arc::clone(&self.user_id),
+                kind: self.kind,
+                data: p.payload.to_vec(),
+                rtp_timestamp: p.timestamp,
+                keyframe: false,
+                held: now.duration_since(p.arrived),
+            });
+        };
+        if ahead == 0 && self.held.is_empty() {
+            self.next_seq = Some(seq.wrapping_add(1));
+            pass(p);
+            return 0;
+        }
+        self.held.entry(seq).or_insert(p);
+        let mut lost = 0;
+        loop {
+            let mut next = self.next_seq.unwrap_or(seq);
+            while let Some(p) = self.held.remove(&next) {
+                next = next.wrapping_add(1);
+                pass(p);
+            }
+            self.next_seq = Some(next);
+            let Some((&oldest, first_after)) =
+                self.held.iter().min_by_key(|(s, _)| s.wrapping_sub(next))
+            else {
+                return lost;
+            };
+            // Held packets move only when another arrives (one per 20 ms): wait on only if
+            // the next one is due before the wait runs out.
+            let waited = now.duration_since(first_after.arrived) + AUDIO_PACKET_GAP;
+            if waited <= self.audio_wait && self.held.len() <= MAX_HELD {
+                return lost;
+            }
+            lost += u64::from(oldest.wrapping_sub(next));
+            self.next_seq = Some(oldest);
         }
     }
 
@@ -354,5 +413,50 @@ mod tests {
             a.push(&p, start + Duration::from_millis(ms), &deliver);
         }
         assert_eq!(held.into_inner(), vec![60, 0]);
+    }
+
+    /// Feeds audio packets `(seq, ms after start)` to an assembler waiting `wait_jitter_ms`'s
+    /// worth; returns the sequence numbers delivered, in order, and the count given up.
+    fn run_audio(jitter_ms: f64, packets: &[(u16, u64)]) -> (Vec<u16>, u64) {
+        let start = Instant::now();
+        let out = RefCell::new(vec![]);
+        let deliver = |f: RemoteFrame| out.borrow_mut().push((f.rtp_timestamp / 960) as u16);
+        let mut a = Assembler::new("u".into(), StreamKind::Audio);
+        a.set_audio_wait(jitter_ms);
+        let mut lost = 0;
+        for &(seq, ms) in packets {
+            let mut p = rtc::rtp::Packet::default();
+            p.header.sequence_number = seq;
+            p.header.timestamp = u32::from(seq) * 960;
+            p.payload = Bytes::from_static(&[1, 2, 3]);
+            lost += a.push(&p, start + Duration::from_millis(ms), &deliver);
+        }
+        (out.into_inner(), lost)
+    }
+
+    #[test]
+    fn on_a_jittery_path_audio_that_overtook_is_put_back_in_order() {
+        // ~20 ms of jitter: 3 arrives 25 ms after 4.
+        let (order, lost) = run_audio(20.0, &[(1, 0), (2, 20), (4, 55), (3, 80), (5, 100)]);
+        assert_eq!(order, vec![1, 2, 3, 4, 5]);
+        assert_eq!(lost, 0);
+    }
+
+    #[test]
+    fn on_a_steady_path_a_lost_audio_packet_costs_no_wait() {
+        let (order, lost) = run_audio(1.0, &[(1, 0), (2, 20), (4, 60), (5, 80), (3, 90)]);
+        assert_eq!(
+            order,
+            vec![1, 2, 4, 5],
+            "4 passes at once; 3 comes too late"
+        );
+        assert_eq!(lost, 1);
+        let (order, lost) = run_audio(500.0, &[(1, 0), (3, 40), (4, 60), (5, 80), (6, 100)]);
+        assert_eq!(
+            order,
+            vec![1, 3, 4, 5, 6],
+            "never more than 60 ms of waiting"
+        );
+        assert_eq!(lost, 1);
     }
 }

@@ -7,6 +7,7 @@
 //! are about (a connection replaced by a new one may still report its end).
 
 pub(crate) mod assembler;
+mod overrun;
 mod publisher;
 mod subscriber;
 

@@ -8,6 +8,7 @@
 //! lost packet's sequence number, so a loss repaired by NACK before the next report never
 //! shows in `fraction lost` (5 % dropped on the wire read as ~0 % for video).
 
+use super::overrun::Overrun;
 use super::{ConnRole, PeerEvent};
 use crate::setup::{
     codec, err, gathering, media_engine, next_conn_id, peer_connection, rtc_kind, wait_gathered,
@@ -65,6 +66,7 @@ struct ReportingEstimator {
     inner: Gcc,
     feedback: Arc<Feedback>,
     ramp: CarefulRamp,
+    overrun: Overrun,
 }
 
 impl ReportingEstimator {
@@ -80,12 +82,14 @@ impl ReportingEstimator {
 /// it had just overrun (through a 300 kbps cap it fell to ~150 kbps, then was at 320 within
 /// 8 s and lost pictures again; at 8 %/s it still reached the link by the end of a 15 s
 /// squeeze). From the rate it backed off to, the target may grow by
-/// [`Self::GROWTH`] of that rate per second, additively, until it has doubled; then GCC's own
-/// increase applies again (a link that came back is found within seconds).
+/// [`Self::GROWTH`] of that rate per second, additively, until it has doubled; then at GCC's
+/// own nominal pace ([`Self::FREE_GROWTH`] a second), never in a jump: GCC's target may
+/// have run far ahead meanwhile (a full queue's flat delay reads "normal" to it).
 #[derive(Debug, Default)]
 struct CarefulRamp {
-    /// The last target given out.
+    /// The last target given out, and when.
     last: f64,
+    at: Option<Instant>,
     /// When the last back-off was, and the rate it went to.
     held: Option<(Instant, f64)>,
 }
@@ -94,6 +98,18 @@ impl CarefulRamp {
     /// A drop of more than this share of the target is a back-off.
     const BACKOFF: f64 = 0.15;
     const GROWTH: f64 = 0.05;
+    /// GCC's increase factor a second (webrtc 0.21's `DEFAULT_INCREASE_FACTOR`).
+    const FREE_GROWTH: f64 = 1.08;
+
+    /// A back-off to `rate` found outside GCC (a standing queue): taken at once, and the way
+    /// back up from it is as careful as from one of GCC's own.
+    fn cut(&mut self, now: Instant, rate: f64) {
+        if self.last == 0.0 || rate < self.last {
+            self.held = Some((now, rate));
+            self.last = rate;
+            self.at = Some(now);
+        }
+    }
 
     fn limit(&mut self, now: Instant, target: f64) -> f64 {
         if self.last > 0.0 && target < self.last * (1.0 - Self::BACKOFF) {
@@ -107,9 +123,16 @@ impl CarefulRamp {
                 }
                 target.min(allowed)
             }
-            None => target,
+            None => match self.at {
+                Some(at) if self.last > 0.0 => {
+                    let secs = now.saturating_duration_since(at).as_secs_f64().min(1.0);
+                    target.min(self.last * Self::FREE_GROWTH.powf(secs))
+                }
+                _ => target,
+            },
         };
         self.last = limited;
+        self.at = Some(now);
         limited
     }
 }
@@ -117,6 +140,9 @@ impl CarefulRamp {
 impl BandwidthEstimator for ReportingEstimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
+        if let Some(rate) = self.overrun.on_reports(now, reports) {
+            self.ramp.cut(now, rate.max(MIN_BPS));
+        }
         let lost = reports.iter().filter(|r| !r.arrived).count() as u64;
         self.feedback.lost.fetch_add(lost, Ordering::Relaxed);
         self.feedback
@@ -222,6 +248,7 @@ impl Publisher {
         let estimator = ReportingEstimator {
             inner: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
             ramp: CarefulRamp::default(),
+            overrun: Overrun::default(),
             feedback: Arc::clone(&feedback),
         };
         let registry = configure_congestion_control(
@@ -441,10 +468,30 @@ mod tests {
         // and lifts once it has doubled, 20 s after the back-off.
         let doubled = ramp.limit(at(22.5), 900_000.0);
         assert!((300_000.0..310_000.0).contains(&doubled), "{doubled}");
-        assert_eq!(
-            ramp.limit(at(23.0), 1_200_000.0),
-            1_200_000.0,
-            "GCC's own pace again"
+        let free = ramp.limit(at(23.0), 1_200_000.0);
+        assert!(
+            (doubled * 1.03..doubled * 1.05).contains(&free),
+            "GCC's own pace again, not a jump to its target: {free}"
         );
+    }
+
+    #[test]
+    fn a_cut_is_taken_at_once_and_climbed_back_from_slowly() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let mut ramp = CarefulRamp::default();
+        assert_eq!(ramp.limit(at(0.0), 2_000_000.0), 2_000_000.0);
+        ramp.cut(at(0.5), 250_000.0);
+        assert_eq!(
+            ramp.last, 250_000.0,
+            "the pacer and the encoders get it now"
+        );
+        let later = ramp.limit(at(2.5), 1_800_000.0);
+        assert!(
+            (274_000.0..276_000.0).contains(&later),
+            "5 % a second from the cut, whatever GCC says: {later}"
+        );
+        ramp.cut(at(3.0), 400_000.0);
+        assert!(ramp.last < 280_000.0, "a cut never raises the target");
     }
 }

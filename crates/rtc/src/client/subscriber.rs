@@ -133,6 +133,7 @@ impl PeerConnectionEventHandler for Handler {
                         let lost = assembler.push(&packet, now, &counted);
                         let (units, held_us) = delivered.get();
                         jitter.update(now, packet.header.timestamp);
+                        assembler.set_audio_wait(jitter.ms());
                         let mut c = counters.lock();
                         c.bytes += packet.payload.len() as u64 + 12;
                         c.packets += 1;

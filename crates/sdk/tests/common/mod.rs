@@ -19,6 +19,7 @@ use trtc_sdk::{
 };
 use trtc_server::{RunningServer, ServerConfig};
 
+pub mod pulse;
 pub mod relay;
 
 pub const APP: u32 = 1_400_000_000;
@@ -355,64 +356,5 @@ pub fn media_client(
         cloud,
         user: user.into(),
         wants_statistics: false,
-    }
-}
-
-/// A PulseAudio server of our own (CI has no sound card) with `modules` loaded, for example a
-/// sine source as the microphone or a null sink as the speaker. Point cpal at it with
-/// `PULSE_SERVER` = [`Pulse::server`].
-pub struct Pulse {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-    pub server: String,
-}
-
-impl Pulse {
-    pub fn start(modules: &[&str]) -> Pulse {
-        use std::process::{Command, Stdio};
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("native");
-        let mut cmd = Command::new("pulseaudio");
-        cmd.args([
-            "-n",
-            "--daemonize=no",
-            "--exit-idle-time=-1",
-            "--disallow-exit",
-        ])
-        .arg("--use-pid-file=no")
-        .arg(format!(
-            "--load=module-native-protocol-unix socket={} auth-anonymous=1",
-            socket.display()
-        ));
-        for m in modules {
-            cmd.arg(format!("--load={m}"));
-        }
-        let child = cmd
-            .env("XDG_RUNTIME_DIR", dir.path())
-            .env("HOME", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pulseaudio runs (scripts/setup.sh installs it)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "pulseaudio did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Pulse {
-            child,
-            server: format!("unix:{}", socket.display()),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Pulse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -119,6 +119,8 @@ impl Link {
 pub struct Counters {
     pub all_up: AtomicU64,
     pub rtp_up: AtomicU64,
+    /// Bytes of RTP the clients offered the link (before any loss or cap): their send rate.
+    pub rtp_bytes_up: AtomicU64,
     pub dropped: AtomicU64,
     /// Of `dropped`: lost to a full queue of a capped link.
     pub queue_dropped: AtomicU64,
@@ -216,7 +218,12 @@ impl Relay {
         let i = s.impairment;
         let rtp_index = if up {
             self.counters.all_up.fetch_add(1, Ordering::Relaxed);
-            is_rtp(data).then(|| self.counters.rtp_up.fetch_add(1, Ordering::Relaxed) + 1)
+            is_rtp(data).then(|| {
+                self.counters
+                    .rtp_bytes_up
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                self.counters.rtp_up.fetch_add(1, Ordering::Relaxed) + 1
+            })
         } else {
             None
         };

@@ -146,6 +146,8 @@ pub(crate) enum Effect {
     Keyframe(StreamKind),
     /// A local encoder's share of the bandwidth estimate, bps.
     SetRate { kind: StreamKind, bps: u64 },
+    /// The share of packets the way up loses now, %: the audio encoder adds that much FEC.
+    ExpectLoss { percent: u8 },
     /// What the server lets out; frames of other kinds are not sent.
     Accept(MediaState),
     /// Make a publisher connection; answer with [`Input::PublisherCreated`].

@@ -94,6 +94,7 @@ pub(crate) struct MediaCore {
     plays_audio: bool,
     speaker_on: bool,
     stats: stats::Statistics,
+    uplink_loss: stats::UplinkLoss,
     out: Outbox,
 }
 
@@ -109,6 +110,7 @@ impl MediaCore {
             plays_audio,
             speaker_on: false,
             stats: stats::Statistics::default(),
+            uplink_loss: stats::UplinkLoss::default(),
             out: Outbox::default(),
         }
     }
@@ -368,10 +370,15 @@ impl MediaCore {
         for (user_id, p) in &mut self.remotes {
             p.liveness(user_id, &snapshot, now, &mut self.out);
         }
-        let target = snapshot.publisher.as_ref().map(|p| p.target_bps);
-        if let Some(target) = target {
-            for (kind, bps) in stats::share_bandwidth(target, &self.locals.encoders()) {
+        if let Some(p) = &snapshot.publisher {
+            for (kind, bps) in stats::share_bandwidth(p.target_bps, &self.locals.encoders()) {
                 self.out.effect(Effect::SetRate { kind, bps });
+            }
+            if let Some(percent) = self
+                .uplink_loss
+                .update(p.feedback_received, p.feedback_lost)
+            {
+                self.out.effect(Effect::ExpectLoss { percent });
             }
         }
         let encoders = self.locals.encoders();

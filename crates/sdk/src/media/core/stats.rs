@@ -245,6 +245,46 @@ pub(crate) fn merge_audio_into_big(
     video
 }
 
+/// The way up's recent loss, for the audio encoder's in-band FEC: each snapshot's share of
+/// packets the server's feedback reported lost, followed quickly when it rises (the next
+/// packets need the copies now) and slowly when it falls (loss comes back in waves). The
+/// encoder is told only when the figure moves by a couple of points.
+#[derive(Debug, Default)]
+pub(super) struct UplinkLoss {
+    /// Feedback counters (received, lost) at the last snapshot.
+    last: (u64, u64),
+    percent: f64,
+    told: Option<u8>,
+}
+
+impl UplinkLoss {
+    /// Too few reports in a snapshot say nothing about the share lost.
+    const MIN_REPORTS: u64 = 10;
+    /// Past this, more FEC only takes bitrate from the frames themselves.
+    const MAX_PERCENT: f64 = 30.0;
+
+    /// The loss the encoder should now expect, when it should be told.
+    pub(super) fn update(&mut self, received: u64, lost: u64) -> Option<u8> {
+        let (got, gone) = (
+            received.saturating_sub(self.last.0),
+            lost.saturating_sub(self.last.1),
+        );
+        self.last = (received, lost);
+        if got + gone < Self::MIN_REPORTS {
+            return None;
+        }
+        let now = 100.0 * gone as f64 / (got + gone) as f64;
+        let weight = if now > self.percent { 0.5 } else { 0.1 };
+        self.percent += (now - self.percent) * weight;
+        let percent = self.percent.min(Self::MAX_PERCENT).round() as u8;
+        let moved = self.told.is_none_or(|t| t.abs_diff(percent) >= 2);
+        moved.then(|| {
+            self.told = Some(percent);
+            percent
+        })
+    }
+}
+
 /// Shares the congestion estimate among the running video encoders (each with the bitrate it
 /// is configured for): audio is served first (64 kbps off the top), the screen before the
 /// camera, and the screen leaves the camera 40 % when both run. Returns each encoder's target.
@@ -273,6 +313,31 @@ pub(crate) fn share_bandwidth(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audio_encoder_learns_the_uplink_loss_fast_and_forgets_it_slowly() {
+        let mut loss = UplinkLoss::default();
+        let (mut got, mut lost) = (0, 0);
+        let mut step = |g: u64, l: u64| {
+            got += g;
+            lost += l;
+            loss.update(got, lost)
+        };
+        assert_eq!(step(100, 0), Some(0), "a clean start is said once");
+        assert_eq!(step(100, 0), None, "and not again");
+        assert_eq!(step(90, 10), Some(5), "10 % lost: half of it at once");
+        assert_eq!(step(90, 10), Some(8));
+        assert_eq!(step(3, 3), None, "six reports say nothing");
+        let mut told = vec![];
+        for _ in 0..10 {
+            told.extend(step(100, 0));
+        }
+        assert!(
+            told.windows(2).all(|w| w[1] < w[0]) && told.len() >= 2,
+            "falls back step by step: {told:?}"
+        );
+        assert!(*told.last().unwrap() <= 4, "{told:?}");
+    }
 
     fn video(user: &str, stream_type: u8) -> TrtcRemoteStatistics {
         TrtcRemoteStatistics {

@@ -82,6 +82,8 @@ pub(crate) struct StreamControl {
     pub bitrate_bps: AtomicU64,
     /// Audio: the rate the source delivers, Hz.
     pub sample_rate: AtomicU32,
+    /// Audio: the loss on the way up the encoder should protect against, %.
+    pub loss_percent: AtomicU32,
 }
 
 /// A running local stream: its source and encoder thread.
@@ -211,6 +213,7 @@ impl LocalStream {
             .name("encode-audio".into())
             .spawn(move || {
                 let mut encoder: Option<OpusEncoder> = None;
+                let mut loss_told = None;
                 let mut pending: Vec<i16> = Vec::new();
                 let mut pending_start_us = 0u64;
                 while !ctl.stop.load(Ordering::Relaxed) {
@@ -247,10 +250,18 @@ impl LocalStream {
                         }
                         ctl.bitrate_bps.store(u64::from(bps), Ordering::Relaxed);
                         pending.clear();
+                        loss_told = None;
                     }
                     let Some(enc) = encoder.as_mut() else {
                         continue;
                     };
+                    let loss = ctl.loss_percent.load(Ordering::Relaxed).min(100) as u8;
+                    if loss_told != Some(loss) {
+                        if let Err(e) = enc.expect_loss(loss) {
+                            tracing::warn!(error = %e, "Opus FEC not retuned");
+                        }
+                        loss_told = Some(loss);
+                    }
                     if pending.is_empty() {
                         pending_start_us = frame.capture_time_us;
                     }

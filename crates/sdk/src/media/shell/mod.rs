@@ -123,6 +123,8 @@ struct Shell {
     teardown: Vec<JoinHandle<()>>,
     /// Encoded frames the full queue dropped, as last logged.
     dropped_logged: u64,
+    /// The uplink loss the audio encoder is told to expect (a new one learns it on opening).
+    expected_loss: u8,
 }
 
 impl Shell {
@@ -176,6 +178,7 @@ impl Shell {
             outbox,
             inbox,
             locals: HashMap::new(),
+            expected_loss: 0,
             encoded,
             publisher_wanted: 0,
             publisher,
@@ -237,6 +240,10 @@ impl Shell {
                 token,
                 stream,
             } => {
+                if kind == StreamKind::Audio {
+                    let loss = u32::from(self.expected_loss);
+                    stream.control.loss_percent.store(loss, Ordering::Relaxed);
+                }
                 if let Some(old) = self.locals.insert(kind, Running { token, stream }) {
                     self.stop_local(old);
                 }
@@ -322,6 +329,13 @@ impl Shell {
             Effect::SetRate { kind, bps } => {
                 if let Some(r) = self.locals.get(&kind) {
                     r.stream.control.estimate_bps.store(bps, Ordering::Relaxed);
+                }
+            }
+            Effect::ExpectLoss { percent } => {
+                self.expected_loss = percent;
+                if let Some(r) = self.locals.get(&StreamKind::Audio) {
+                    let loss = u32::from(percent);
+                    r.stream.control.loss_percent.store(loss, Ordering::Relaxed);
                 }
             }
             Effect::Accept(state) => {
@@ -535,10 +549,19 @@ impl Shell {
                 }
             }
         }
+        let subscriber = self.received.read();
+        if playing {
+            // Each playout cushion follows its stream's jitter, measured on arrival.
+            for ((user, kind), c) in &subscriber {
+                if *kind == StreamKind::Audio {
+                    self.mixer.fit_to_jitter(user, c.jitter_ms);
+                }
+            }
+        }
         Snapshot {
             local,
             publisher: self.publisher.borrow().as_ref().map(|p| p.stats()),
-            subscriber: self.received.read(),
+            subscriber,
             decoders,
             audio_queued_ms,
         }

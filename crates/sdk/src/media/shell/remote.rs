@@ -275,23 +275,35 @@ fn audio_loop(
         let now = now_us();
         let age_ms = capture_age_ms(unit.rtp_timestamp, now, AUDIO_CLOCK_RATE);
         let capture_us = now.saturating_sub(age_ms.max(0) as u64 * 1000);
-        match decoder.decode(&unit.data, capture_us) {
-            Ok(frame) => {
+        // Lost packets are filled in (concealed, or rebuilt from the next one's FEC) so the
+        // playout buffer never runs short by a lost frame's 20 ms.
+        match decoder.receive(unit.rtp_timestamp, &unit.data, capture_us) {
+            Ok(got) => {
+                if got.late {
+                    continue;
+                }
                 stats.note_delay(age_ms);
                 stats.frames.fetch_add(1, Ordering::Relaxed);
                 if let Some(first) = first_frame.take() {
                     first();
                 }
-                if playing.load(Ordering::Relaxed) {
-                    mixer.push(user_id, &frame);
-                }
                 let out = sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                if let Some(out) = out {
-                    let _ = out.push(frame);
+                for frame in got.frames {
+                    if playing.load(Ordering::Relaxed) {
+                        mixer.push(user_id, &frame);
+                    }
+                    if let Some(out) = &out {
+                        let _ = out.push(frame);
+                    }
                 }
             }
             Err(e) => tracing::debug!(error = %e, "undecodable audio packet"),
         }
     }
+    tracing::debug!(
+        user = user_id,
+        concealed = decoder.concealed(),
+        "audio stream ended"
+    );
     mixer.remove(user_id);
 }

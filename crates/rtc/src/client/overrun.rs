@@ -1,0 +1,203 @@
+//! A standing queue on the way up means we send more than the link carries: the fastest of a
+//! feedback's packets still waited [`QUEUED_MS`] longer than the path's best of the last
+//! seconds. Then the target drops at once to a little under what the link delivered meanwhile
+//! (the rate the feedback saw arriving), as libwebrtc's delay-based back-off does.
+//!
+//! GCC alone took 3.5–6 s to get under a link that fell from 2 Mbps to 300 kbps: its trendline
+//! sees delay *growing*, and a full tail-drop queue keeps the delay high but flat, so after
+//! one decrease it read "normal" and increased again, leaving the loss-based half to walk the
+//! rate down by a tenth per 200 ms. The level of the queue, not its slope, is the evidence
+//! here. Random loss alone never triggers it (nothing queues), nor does jitter of a few tens
+//! of ms (the fastest packet of a feedback is the one measured).
+
+use rtc::interceptor::PacketReport;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Waiting this much longer than the path's best is a standing queue.
+const QUEUED_MS: f64 = 150.0;
+/// What the link delivered is measured over this much of the receiver's time.
+const DELIVERY_WINDOW_MS: f64 = 500.0;
+/// The shortest stretch a delivery rate is believed over.
+const MIN_DELIVERY_SPAN_MS: f64 = 200.0;
+/// The cut, relative to the delivery rate: under it, so the queue drains.
+const CUT_FACTOR: f64 = 0.85;
+/// After a cut, the queue takes a round trip or so to show it; cutting again before then
+/// would cut for the same queue twice.
+const CUT_INTERVAL: Duration = Duration::from_millis(600);
+/// The path's best transit is the least of this many one-second buckets: long enough to
+/// outlast a queue's build-up, short enough to forget clock drift between the two ends.
+const BASE_BUCKETS: usize = 10;
+
+#[derive(Debug, Default)]
+pub(super) struct Overrun {
+    /// Departure times are measured from here (the first report's).
+    epoch: Option<Instant>,
+    /// Least transit (arrival on the receiver's clock − departure on ours, ms) per second of
+    /// departures, newest last.
+    base: VecDeque<(u64, f64)>,
+    /// Arrived packets of the last [`DELIVERY_WINDOW_MS`]: (arrival ms, bytes).
+    delivered: VecDeque<(f64, usize)>,
+    last_cut: Option<Instant>,
+}
+
+impl Overrun {
+    /// Reads one feedback's reports; the rate to cut to, when a standing queue shows.
+    pub(super) fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) -> Option<f64> {
+        let epoch = *self
+            .epoch
+            .get_or_insert_with(|| reports.iter().map(|r| r.departure).min().unwrap_or(now));
+        let mut fastest: Option<f64> = None;
+        for r in reports {
+            let (true, Some(arrival)) = (r.arrived, r.arrival) else {
+                continue;
+            };
+            let departed = r.departure.saturating_duration_since(epoch).as_secs_f64() * 1e3;
+            let arrived = arrival.as_secs_f64() * 1e3;
+            let transit = arrived - departed;
+            self.note_base(departed, transit);
+            fastest = Some(fastest.map_or(transit, |f: f64| f.min(transit)));
+            self.delivered.push_back((arrived, r.size));
+        }
+        let newest = self
+            .delivered
+            .iter()
+            .map(|(a, _)| *a)
+            .fold(f64::MIN, f64::max);
+        while self
+            .delivered
+            .front()
+            .is_some_and(|(a, _)| *a < newest - DELIVERY_WINDOW_MS)
+        {
+            self.delivered.pop_front();
+        }
+        let base = self.base.iter().map(|(_, t)| *t).fold(f64::MAX, f64::min);
+        let queued = fastest? - base;
+        let recent = self
+            .last_cut
+            .is_some_and(|at| now.saturating_duration_since(at) < CUT_INTERVAL);
+        if queued < QUEUED_MS || recent {
+            return None;
+        }
+        let oldest = self.delivered.front()?.0;
+        let span = newest - oldest;
+        if span < MIN_DELIVERY_SPAN_MS {
+            return None;
+        }
+        // The first packet's bytes arrived before the span began.
+        let bytes: usize = self.delivered.iter().skip(1).map(|(_, b)| b).sum();
+        self.last_cut = Some(now);
+        Some(bytes as f64 * 8.0 / (span / 1e3) * CUT_FACTOR)
+    }
+
+    fn note_base(&mut self, departed_ms: f64, transit: f64) {
+        let second = (departed_ms / 1e3) as u64;
+        match self.base.back_mut() {
+            Some((s, t)) if *s == second => *t = t.min(transit),
+            Some((s, _)) if *s > second => {
+                // A late report of an older second: it still counts towards the best.
+                if let Some((_, t)) = self.base.iter_mut().find(|(s, _)| *s == second) {
+                    *t = t.min(transit);
+                }
+            }
+            _ => {
+                self.base.push_back((second, transit));
+                while self.base.len() > BASE_BUCKETS {
+                    self.base.pop_front();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+
+    /// A path whose transit is `delay_ms`: 1200-byte packets every `gap_ms`, reported every
+    /// 100 ms; `lose` says which packets never arrive.
+    struct Path {
+        epoch: Instant,
+        next: u64,
+    }
+
+    impl Path {
+        fn feedback(
+            &mut self,
+            gap_ms: u64,
+            delay_ms: impl Fn(u64) -> u64,
+            lose: impl Fn(u64) -> bool,
+        ) -> (Instant, Vec<PacketReport>) {
+            let first = self.next;
+            let count = 100 / gap_ms;
+            self.next += count;
+            let reports = (first..first + count)
+                .map(|id| {
+                    let sent = id * gap_ms;
+                    let arrived = !lose(id);
+                    PacketReport {
+                        ssrc: 1,
+                        id,
+                        rtp_sequence_number: id as u16,
+                        is_twcc: true,
+                        twcc_sequence_number: id as u16,
+                        size: 1200,
+                        arrived,
+                        departure: self.epoch + Duration::from_millis(sent),
+                        arrival: arrived.then(|| Duration::from_millis(sent + delay_ms(sent))),
+                        ecn: Ecn::default(),
+                    }
+                })
+                .collect();
+            let now = self.epoch + Duration::from_millis(self.next * gap_ms + 50);
+            (now, reports)
+        }
+    }
+
+    #[test]
+    fn a_standing_queue_cuts_to_what_the_link_delivers() {
+        let mut path = Path {
+            epoch: Instant::now(),
+            next: 0,
+        };
+        let mut o = Overrun::default();
+        // 2 s of 1200-byte packets every 5 ms (1.92 Mbps) over 40 ms of transit.
+        for _ in 0..20 {
+            let (now, r) = path.feedback(5, |_| 40, |_| false);
+            assert_eq!(o.on_reports(now, &r), None, "no queue, no cut");
+        }
+        // The link falls to a fifth: the queue grows by 4 ms per ms sent up to 300 ms, and
+        // then four packets in five find it full and are lost. Arrivals come at the link's
+        // rate from the fall on.
+        let start = path.next * 5;
+        let queue = move |sent: u64| 40 + ((sent - start) * 4).min(300);
+        let lost = move |id: u64| id * 5 > start + 75 && !id.is_multiple_of(5);
+        let mut cuts = vec![];
+        for _ in 0..10 {
+            let (now, r) = path.feedback(5, queue, lost);
+            cuts.extend(o.on_reports(now, &r));
+        }
+        assert!(!cuts.is_empty(), "the queue was seen");
+        let link = 1200.0 * 8.0 / 0.025;
+        assert!(
+            cuts.iter().all(|&c| c < link * 1.6),
+            "each cut is near the link's {link} bps: {cuts:?}"
+        );
+        assert!(cuts.len() <= 2, "one cut per round trip or so: {cuts:?}");
+    }
+
+    #[test]
+    fn random_loss_and_jitter_alone_never_cut() {
+        let mut path = Path {
+            epoch: Instant::now(),
+            next: 0,
+        };
+        let mut o = Overrun::default();
+        for _ in 0..100 {
+            // ±60 ms on 100 ms of transit, 30 % lost.
+            let (now, r) = path.feedback(5, |s| 100 + (s * 7919) % 120 - 60, |id| id % 10 < 3);
+            assert_eq!(o.on_reports(now, &r), None);
+        }
+    }
+}
