@@ -118,9 +118,10 @@ impl Media {
         let Some(clip) = &plan.publish else {
             return Ok(None);
         };
-        let (publisher, offer) = Publisher::connect(plan.bind_ip, self.events.clone())
-            .await
-            .context("opening the publisher connection")?;
+        let (publisher, offer) =
+            Publisher::connect(plan.bind_ip, self.events.clone(), Default::default())
+                .await
+                .context("opening the publisher connection")?;
         let publisher = Arc::new(publisher);
         let _ = probe.publisher.set(Arc::clone(&publisher));
         self.publisher = Some(Arc::clone(&publisher));

@@ -118,6 +118,14 @@ fn profiles() -> Vec<Profile> {
     ]
 }
 
+/// Whether the profile steps the link's rate down (and back up).
+fn stepped(p: &Profile) -> bool {
+    match (p.around.up_rate_bps, p.during.up_rate_bps) {
+        (Some(around), Some(during)) => around > during,
+        _ => false,
+    }
+}
+
 /// One picture shown: when, its stamp, and how long since its capture (ms).
 struct Shown {
     at: Instant,
@@ -287,10 +295,7 @@ async fn run(profile: &Profile, index: u16, pulse: &Pulse) -> Outcome {
     };
     let before_rate = span_rate(impaired - Duration::from_secs(3), impaired);
     let link = profile.during.up_rate_bps.map(|bps| bps as f64);
-    let stepped_down = match (profile.around.up_rate_bps, link) {
-        (Some(a), Some(d)) => (a as f64) > d,
-        _ => false,
-    };
+    let stepped_down = stepped(profile);
     let under_link = if stepped_down {
         let link = link.unwrap();
         rate_index(impaired).and_then(|from| {
@@ -339,8 +344,14 @@ async fn run(profile: &Profile, index: u16, pulse: &Pulse) -> Outcome {
     }
 }
 
-fn secs(d: Option<Duration>) -> String {
-    d.map_or("–".into(), |d| format!("{:.1}", d.as_secs_f64()))
+/// Seconds until something happened: "–" where it does not apply to the profile, "> 8" when it
+/// did not happen within the 8 s after the impairment (or, for a step, its 15 s).
+fn secs(applies: bool, d: Option<Duration>) -> String {
+    match (applies, d) {
+        (false, _) => "–".into(),
+        (true, None) => "> 8".into(),
+        (true, Some(d)) => format!("{:.1}", d.as_secs_f64()),
+    }
 }
 
 /// The grades as "lowest–highest" (TRTC's 1 excellent … 6 down).
@@ -375,9 +386,9 @@ async fn main() {
             o.g2g.1,
             o.tone_share * 100.0,
             o.sent_kbps,
-            secs(o.under_link),
-            secs(o.fresh_picture),
-            secs(o.rate_back),
+            secs(stepped(p), o.under_link),
+            secs(p.around != p.during, o.fresh_picture),
+            secs(stepped(p), o.rate_back),
             span(&o.local_grades),
             span(&o.remote_grades),
         );

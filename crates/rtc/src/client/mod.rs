@@ -8,6 +8,7 @@
 
 pub(crate) mod assembler;
 mod overrun;
+mod pacer;
 mod publisher;
 mod subscriber;
 

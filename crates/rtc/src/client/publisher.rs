@@ -9,13 +9,14 @@
 //! shows in `fraction lost` (5 % dropped on the wire read as ~0 % for video).
 
 use super::overrun::Overrun;
+use super::pacer::PriorityPacer;
 use super::{ConnRole, PeerEvent};
 use crate::setup::{
     codec, err, gathering, media_engine, next_conn_id, peer_connection, rtc_kind, wait_gathered,
     AnswerAs, LinkReporter, TransportError,
 };
 use bytes::Bytes;
-use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_congestion_control, CongestionFeedback,
@@ -235,9 +236,12 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// A new connection bound to `bind_ip` with all three tracks, and its complete offer. Its
     /// state changes and keyframe requests go to `events`.
+    /// The pacer writes how long its oldest video packet has waited (µs) into `send_queue`,
+    /// for the video encoders to skip pictures by.
     pub async fn connect(
         bind_ip: IpAddr,
         events: mpsc::UnboundedSender<PeerEvent>,
+        send_queue: Arc<AtomicU64>,
     ) -> Result<(Publisher, String), TransportError> {
         let id = next_conn_id();
         let mut engine = media_engine()?;
@@ -257,7 +261,12 @@ impl Publisher {
             CongestionFeedback::Twcc,
             &mut engine,
         )
-        .map_err(err)?;
+        .map_err(err)?
+        // In place of the library's one-queue pacer (see `pacer.rs`).
+        .with(
+            Slot::Pacer,
+            PriorityPacer::new(START_BPS * PACING_FACTOR, send_queue),
+        );
         let registry =
             crate::setup::interceptors(registry, &mut engine, crate::setup::Flow::Sends)?;
         let (gathered_tx, mut gathered) = gathering();

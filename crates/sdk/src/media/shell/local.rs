@@ -36,15 +36,32 @@ pub(crate) struct Encoded {
 pub(crate) struct EncodedSink {
     tx: mpsc::Sender<Encoded>,
     dropped: Arc<AtomicU64>,
+    /// How long the oldest video packet has waited in the publisher's pacer, µs (written by
+    /// the pacer of whichever publisher connection is current).
+    send_queue_us: Arc<AtomicU64>,
 }
 
+/// Video waiting longer than this in the pacer means the encoder makes more than the link
+/// takes: pictures are skipped until it drains (a keyframe asked for is still encoded).
+const MAX_SEND_QUEUE_US: u64 = 200_000;
+
 impl EncodedSink {
+    /// The counter the publisher's pacer writes its video queue's age into.
+    pub(crate) fn send_queue(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.send_queue_us)
+    }
+
+    fn send_queue_full(&self) -> bool {
+        self.send_queue_us.load(Ordering::Relaxed) > MAX_SEND_QUEUE_US
+    }
+
     /// A sink holding at most `capacity` frames, and its receiving end.
     pub(crate) fn new(capacity: usize) -> (EncodedSink, mpsc::Receiver<Encoded>) {
         let (tx, rx) = mpsc::channel(capacity);
         let sink = EncodedSink {
             tx,
             dropped: Arc::default(),
+            send_queue_us: Arc::default(),
         };
         (sink, rx)
     }
@@ -162,7 +179,7 @@ impl LocalStream {
                             .store((f64::from(rate) * share) as u64, Ordering::Relaxed);
                     }
                     let keyframe_wanted = ctl.keyframe.load(Ordering::Relaxed);
-                    if !pace.take(keyframe_wanted) {
+                    if !pace.take(keyframe_wanted) || (!keyframe_wanted && out.send_queue_full()) {
                         continue;
                     }
                     if ctl.keyframe.swap(false, Ordering::Relaxed) {

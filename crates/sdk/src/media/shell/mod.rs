@@ -344,8 +344,9 @@ impl Shell {
             Effect::CreatePublisher { token, bind_ip } => {
                 self.publisher_wanted = token;
                 let (inbox, events) = (self.inbox.clone(), self.peer_events.clone());
+                let send_queue = self.encoded.send_queue();
                 tokio::spawn(async move {
-                    let result = Publisher::connect(bind_ip, events)
+                    let result = Publisher::connect(bind_ip, events, send_queue)
                         .await
                         .map(|(p, sdp)| (Arc::new(p), sdp))
                         .map_err(|e| e.to_string());
