@@ -39,6 +39,8 @@ pub(super) struct Overrun {
     /// Arrived packets of the last [`DELIVERY_WINDOW_MS`]: (arrival ms, bytes).
     delivered: VecDeque<(f64, usize)>,
     last_cut: Option<Instant>,
+    /// The previous feedback showed a standing queue.
+    queued_before: bool,
 }
 
 impl Overrun {
@@ -76,7 +78,12 @@ impl Overrun {
         let recent = self
             .last_cut
             .is_some_and(|at| now.saturating_duration_since(at) < CUT_INTERVAL);
-        if queued < QUEUED_MS || recent {
+        // Two feedbacks in a row (~100 ms apart) must show the queue: one alone may be a
+        // stall of either process, not of the path.
+        let standing = queued >= QUEUED_MS;
+        let confirmed = standing && self.queued_before;
+        self.queued_before = standing;
+        if !confirmed || recent {
             return None;
         }
         let oldest = self.delivered.front()?.0;

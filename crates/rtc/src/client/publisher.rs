@@ -51,6 +51,8 @@ const MAX_BPS: f64 = 10_000_000.0;
 /// the queue for good, and at 720p30 pictures waited seconds. The encoders still aim at the
 /// estimate, so on average the pacer only smooths bursts.
 const PACING_FACTOR: f64 = 2.5;
+/// The least a standing queue's cut leaves of the target.
+const MAX_CUT: f64 = 0.5;
 
 /// What the estimator learns, for statistics and the encoders.
 #[derive(Debug, Default)]
@@ -142,7 +144,14 @@ impl BandwidthEstimator for ReportingEstimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
         if let Some(rate) = self.overrun.on_reports(now, reports) {
-            self.ramp.cut(now, rate.max(MIN_BPS));
+            // At most a halving per cut (one every 600 ms or more): a stalled process reads
+            // like a queue too, and one misread must not leave the call at the floor.
+            let bounded = if self.ramp.last > 0.0 {
+                rate.max(self.ramp.last * MAX_CUT)
+            } else {
+                rate
+            };
+            self.ramp.cut(now, bounded.max(MIN_BPS));
         }
         let lost = reports.iter().filter(|r| !r.arrived).count() as u64;
         self.feedback.lost.fetch_add(lost, Ordering::Relaxed);
