@@ -27,17 +27,14 @@
 mod common;
 
 use common::pulse::{Pulse, Recorder};
-use common::relay::{relayed_server, Burst, Impairment};
-use common::{media_client, Client};
+use common::relay::{relayed_server, sender_and_receiver_playing, Burst, Impairment};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trtc_media::analysis::rms;
 use trtc_media::frame::now_us;
 use trtc_media::stamp;
-use trtc_sdk::{
-    frame_channel, SourceChoice, TrtcAppScene, TrtcAudioQuality, TrtcEvent, TrtcVideoEncParam,
-};
+use trtc_sdk::{SourceChoice, TrtcEvent, TrtcVideoEncParam};
 
 const BEFORE: Duration = Duration::from_secs(6);
 const IMPAIRED: Duration = Duration::from_secs(15);
@@ -188,34 +185,16 @@ async fn run(profile: &Profile, index: u16, pulse: &Pulse) -> Outcome {
     let base = 36_000 + (std::process::id() % 200) as u16 * 100 + index * 10;
     let (relay, server) = relayed_server(base).await;
     relay.set(profile.around);
-    let none = SourceChoice::None;
-    let synthetic = SourceChoice::Synthetic;
-    let mut sender: Client = media_client(&server.url, "sender", synthetic, synthetic, none);
-    let mut receiver = media_client(&server.url, "receiver", none, none, SourceChoice::Device);
+    let room = 200 + u32::from(index);
+    let (mut sender, mut receiver, pictures) =
+        sender_and_receiver_playing(&server.url, room, true, SourceChoice::Device).await;
     sender.wants_statistics = true;
     receiver.wants_statistics = true;
+    // The bitrate follows at the next picture, without a keyframe.
     sender.cloud.set_video_encoder_param(TrtcVideoEncParam {
         video_bitrate: VIDEO_KBPS,
         ..TrtcVideoEncParam::default()
     });
-    let room = 200 + u32::from(index);
-    assert!(sender.enter(room, TrtcAppScene::VideoCall).await > 0);
-    assert!(receiver.enter(room, TrtcAppScene::VideoCall).await > 0);
-    sender.cloud.start_local_preview(None);
-    sender.cloud.start_local_audio(TrtcAudioQuality::Default);
-    receiver
-        .wait_for(|e| {
-            matches!(
-                e,
-                TrtcEvent::UserVideoAvailable {
-                    available: true,
-                    ..
-                }
-            )
-        })
-        .await;
-    let (view, pictures) = frame_channel(64);
-    receiver.cloud.start_remote_view("sender", 0, Some(view));
     let recorder = Recorder::start(&pulse.server);
     recorder.wait_until_recording().await;
 

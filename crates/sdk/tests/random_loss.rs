@@ -9,12 +9,11 @@
 
 mod common;
 use common::pulse::{Pulse, Recorder};
-use common::relay::{relayed_server, Impairment};
-use common::*;
+use common::relay::{relayed_server, sender_and_receiver_playing, Impairment};
 use std::time::{Duration, Instant};
 use trtc_media::analysis::rms;
 use trtc_media::stamp;
-use trtc_sdk::{frame_channel, SourceChoice, TrtcAppScene, TrtcAudioQuality, TrtcEvent};
+use trtc_sdk::{SourceChoice, TrtcEvent};
 
 /// The share of the sender's packets the link loses.
 const LOSS: f64 = 0.10;
@@ -32,27 +31,8 @@ async fn a_tenth_of_the_media_lost_the_tone_and_the_pictures_go_on() {
     std::env::set_var("PULSE_SERVER", &pulse.server);
     let base = 34_000 + (std::process::id() % 1_000) as u16 * 10;
     let (relay, server) = relayed_server(base).await;
-    let none = SourceChoice::None;
-    let synthetic = SourceChoice::Synthetic;
-    let mut sender = media_client(&server.url, "sender", synthetic, synthetic, none);
-    let mut receiver = media_client(&server.url, "receiver", none, none, SourceChoice::Device);
-    assert!(sender.enter(95, TrtcAppScene::VideoCall).await > 0);
-    assert!(receiver.enter(95, TrtcAppScene::VideoCall).await > 0);
-    sender.cloud.start_local_preview(None);
-    sender.cloud.start_local_audio(TrtcAudioQuality::Default);
-    receiver
-        .wait_for(|e| {
-            matches!(
-                e,
-                TrtcEvent::UserVideoAvailable {
-                    available: true,
-                    ..
-                }
-            )
-        })
-        .await;
-    let (view, pictures) = frame_channel(64);
-    receiver.cloud.start_remote_view("sender", 0, Some(view));
+    let (_sender, mut receiver, pictures) =
+        sender_and_receiver_playing(&server.url, 95, true, SourceChoice::Device).await;
     receiver
         .wait_for(|e| matches!(e, TrtcEvent::FirstAudioFrame { .. }))
         .await;

@@ -302,10 +302,24 @@ pub async fn sender_and_receiver(
     super::Client,
     std::sync::mpsc::Receiver<VideoFrame>,
 ) {
+    sender_and_receiver_playing(url, room, tone, SourceChoice::None).await
+}
+
+/// [`sender_and_receiver`], the receiver playing what it hears on `speaker`.
+pub async fn sender_and_receiver_playing(
+    url: &str,
+    room: u32,
+    tone: bool,
+    speaker: SourceChoice,
+) -> (
+    super::Client,
+    super::Client,
+    std::sync::mpsc::Receiver<VideoFrame>,
+) {
     let none = SourceChoice::None;
     let mic = if tone { SourceChoice::Synthetic } else { none };
     let mut sender = super::media_client(url, "sender", SourceChoice::Synthetic, mic, none);
-    let mut receiver = super::media_client(url, "receiver", none, none, none);
+    let mut receiver = super::media_client(url, "receiver", none, none, speaker);
     assert!(sender.enter(room, TrtcAppScene::VideoCall).await > 0);
     assert!(receiver.enter(room, TrtcAppScene::VideoCall).await > 0);
     sender.cloud.start_local_preview(None);
