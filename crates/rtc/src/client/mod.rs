@@ -10,6 +10,7 @@ pub(crate) mod assembler;
 mod overrun;
 mod pacer;
 mod publisher;
+mod stale;
 mod subscriber;
 
 pub use publisher::{Publisher, PublisherStats, SentCounters};
@@ -40,7 +41,8 @@ pub enum PeerEvent {
         /// Its new state.
         state: LinkState,
     },
-    /// The server (for one of its subscribers) asked for a keyframe of this local stream.
+    /// A keyframe of this local stream is wanted: the server asked (for one of its
+    /// subscribers), or the pacer dropped the stream's stale pictures.
     KeyframeRequested(StreamKind),
 }
 

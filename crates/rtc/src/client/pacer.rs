@@ -1,13 +1,20 @@
-//! The publisher's pacer, in the library's pacer slot: audio leaves before any video waiting,
-//! and how long the oldest waiting video packet has waited is published, so the video encoder
-//! can skip pictures rather than queue them.
+//! The publisher's pacer, in the library's pacer slot. Audio leaves before anything else,
+//! retransmissions before new video, and how long the oldest waiting video packet has waited
+//! is published, so the video encoder can skip pictures rather than queue them.
 //!
 //! webrtc 0.21's pacer is one FIFO of up to 4,096 packets for every track. Through a 300 kbps
 //! link (the links benchmark) each keyframe and each overshoot of the encoder queued there,
 //! glass-to-glass rose to 2.4–3.5 s, and the tone, stuck behind the video, was heard in 72 %
 //! of 20 ms frames. libwebrtc sends audio first for the same reason, and pauses the encoder
 //! while its pacer queue is long.
+//!
+//! Two limits keep what leaves worth sending:
+//! - Retransmissions may take [`RESEND_SHARE`] of the estimate; NACKs beyond that are not
+//!   answered (the receiver asks again or for a keyframe). Under heavy loss, answering every
+//!   NACK of a lost retransmission again spends the link on repairs of repairs.
+//! - Video that has waited [`STALE_AFTER`] is dropped rather than sent late (see [`super::stale`]).
 
+use super::stale::{Staleness, VideoPacket, STALE_AFTER};
 use rtc::interceptor::{Attribute, Interceptor, Pacer, Packet, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -15,13 +22,32 @@ use rtc::shared::marshal::MarshalSize;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The share of the congestion controller's estimate retransmissions may use. 10 % random
+/// loss needs about a tenth for one repair each; 30 % needs a third and more for the repairs
+/// that are lost again, which is where the link is better spent on a fresh keyframe.
+pub(super) const RESEND_SHARE: f64 = 0.3;
+/// The retransmission budget holds at most this much of its rate: a NACK names a run of
+/// packets at once, and a lost picture's packets are all wanted together.
+const RESEND_BURST: Duration = Duration::from_millis(500);
+/// …and never less than this many full-sized packets.
+const RESEND_BURST_PACKETS: f64 = 4.0;
+
+/// Who is told that a stream's queued video was dropped and a keyframe is the way on.
+pub(super) type OnStale = Box<dyn Fn(u32) + Send + Sync>;
 
 pub(super) struct PriorityPacer {
     bucket: Pacer,
+    /// The pacing rate over the estimate (the target arrives multiplied by it).
+    pacing_factor: f64,
+    resend_budget: Budget,
     audio_ssrcs: HashSet<u32>,
     audio: VecDeque<TaggedPacket>,
-    video: VecDeque<(Instant, TaggedPacket)>,
+    resends: VecDeque<TaggedPacket>,
+    video: VecDeque<VideoPacket>,
+    staleness: Staleness,
+    on_stale: OnStale,
     /// Released, on their way on through the chain.
     released: VecDeque<TaggedPacket>,
     /// Not paced (RTCP), straight on.
@@ -32,12 +58,24 @@ pub(super) struct PriorityPacer {
 }
 
 impl PriorityPacer {
-    pub(super) fn new(start_bps: f64, video_wait_us: Arc<AtomicU64>) -> Self {
+    /// Pacing at `start_bps` until the first target arrives; the target is the estimate times
+    /// `pacing_factor`.
+    pub(super) fn new(
+        start_bps: f64,
+        pacing_factor: f64,
+        video_wait_us: Arc<AtomicU64>,
+        on_stale: OnStale,
+    ) -> Self {
         PriorityPacer {
             bucket: Pacer::new(start_bps),
+            pacing_factor,
+            resend_budget: Budget::new(start_bps / pacing_factor * RESEND_SHARE),
             audio_ssrcs: HashSet::new(),
             audio: VecDeque::new(),
+            resends: VecDeque::new(),
             video: VecDeque::new(),
+            staleness: Staleness::default(),
+            on_stale,
             released: VecDeque::new(),
             unpaced: VecDeque::new(),
             reads: VecDeque::new(),
@@ -55,15 +93,31 @@ impl PriorityPacer {
     fn head_bits(&self) -> Option<f64> {
         self.audio
             .front()
-            .or_else(|| self.video.front().map(|(_, p)| p))
+            .or_else(|| self.resends.front())
+            .or_else(|| self.video.front().map(|v| &v.packet))
             .map(Self::bits)
     }
 
     fn note_video_wait(&self, now: Instant) {
-        let waited = self.video.front().map_or(0, |(at, _)| {
-            now.saturating_duration_since(*at).as_micros() as u64
+        let waited = self.video.front().map_or(0, |v| {
+            now.saturating_duration_since(v.queued_at).as_micros() as u64
         });
         self.video_wait_us.store(waited, Ordering::Relaxed);
+    }
+
+    /// A retransmission is queued if the budget has room and it repairs something that was
+    /// sent; what was dropped as stale stays dropped.
+    fn admit_resend(&mut self, msg: TaggedPacket) {
+        let Packet::Rtp(rtp) = &msg.message.packet else {
+            return;
+        };
+        if self.staleness.was_dropped(rtp.header.ssrc, rtp.header.sequence_number) {
+            return;
+        }
+        let bits = Self::bits(&msg);
+        if self.resend_budget.take(msg.now, bits) {
+            self.resends.push_back(msg);
+        }
     }
 }
 
@@ -82,6 +136,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
             })
         {
             self.bucket.set_target_bitrate(*bits_per_second);
+            self.resend_budget
+                .set_rate(*bits_per_second / self.pacing_factor * RESEND_SHARE);
         }
         self.reads.push_back(msg);
         Ok(())
@@ -92,21 +148,21 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        let audio = match &msg.message.packet {
-            Packet::Rtp(rtp) => self.audio_ssrcs.contains(&rtp.header.ssrc),
+        let Packet::Rtp(rtp) = &msg.message.packet else {
             // RTCP (and whatever else the chain carries) is not paced: feedback is worth
             // something only while it is fresh.
-            _ => {
-                self.unpaced.push_back(msg);
-                return Ok(());
-            }
+            self.unpaced.push_back(msg);
+            return Ok(());
         };
         // Current at enqueue time, so the deadline `poll_timeout` gives is never in the past.
         self.bucket.refill(msg.now);
-        if audio {
+        if self.audio_ssrcs.contains(&rtp.header.ssrc) {
             self.audio.push_back(msg);
+        } else if msg.message.has(&Attribute::Retransmission) {
+            self.admit_resend(msg);
         } else {
-            self.video.push_back((msg.now, msg));
+            let packet = self.staleness.classify(msg);
+            self.video.push_back(packet);
         }
         Ok(())
     }
@@ -119,16 +175,22 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         self.bucket.refill(now);
+        for ssrc in self.staleness.drop_stale(now, &mut self.video) {
+            (self.on_stale)(ssrc);
+        }
         while let Some(bits) = self.head_bits() {
             if !self.bucket.can_release(bits) {
                 break;
             }
-            let mut p = match self.audio.pop_front() {
-                Some(p) => p,
-                None => match self.video.pop_front() {
-                    Some((_, p)) => p,
-                    None => break,
-                },
+            let mut p = if let Some(p) = self.audio.pop_front() {
+                p
+            } else if let Some(p) = self.resends.pop_front() {
+                p
+            } else if let Some(v) = self.video.pop_front() {
+                self.staleness.released(now, &v);
+                v.packet
+            } else {
+                break;
             };
             self.bucket.consume(bits);
             // It departs now: the send history congestion control reads must see this
@@ -141,8 +203,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        // When the head can go; nothing queued, no wake-up.
-        self.bucket.releasable_at(self.head_bits()?)
+        let release = self.head_bits().and_then(|b| self.bucket.releasable_at(b));
+        // Queued video must also be looked at when it turns stale, even if the rate would
+        // hold it longer.
+        let stale = self.video.front().map(|v| v.queued_at + STALE_AFTER);
+        match (release, stale) {
+            (Some(r), Some(s)) => Some(r.min(s)),
+            (r, s) => r.or(s),
+        }
     }
 }
 
@@ -166,26 +234,88 @@ impl Interceptor for PriorityPacer {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
+/// A token bucket for retransmissions: refills at its rate, holds [`RESEND_BURST`] of it.
+#[derive(Debug)]
+struct Budget {
+    rate_bps: f64,
+    bits: f64,
+    at: Option<Instant>,
+}
+
+impl Budget {
+    /// A full-sized packet, bits.
+    const PACKET_BITS: f64 = 1_500.0 * 8.0;
+
+    fn new(rate_bps: f64) -> Self {
+        let mut b = Budget {
+            rate_bps,
+            bits: 0.0,
+            at: None,
+        };
+        b.bits = b.cap();
+        b
+    }
+
+    fn cap(&self) -> f64 {
+        (self.rate_bps * RESEND_BURST.as_secs_f64()).max(RESEND_BURST_PACKETS * Self::PACKET_BITS)
+    }
+
+    fn set_rate(&mut self, rate_bps: f64) {
+        self.rate_bps = rate_bps;
+        self.bits = self.bits.min(self.cap());
+    }
+
+    /// Spends `bits` if they are there.
+    fn take(&mut self, now: Instant, bits: f64) -> bool {
+        if let Some(at) = self.at {
+            let secs = now.saturating_duration_since(at).as_secs_f64();
+            self.bits = (self.bits + secs * self.rate_bps).min(self.cap());
+        }
+        self.at = Some(now);
+        if self.bits < bits {
+            return false;
+        }
+        self.bits -= bits;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rtc::interceptor::AttributedPacket;
     use rtc::shared::TransportMessage;
-    use std::time::Duration;
+    use std::sync::Mutex;
 
     const AUDIO: u32 = 1;
     const VIDEO: u32 = 2;
+    /// A non-IDR slice and an IDR slice, as single-NAL packets.
+    const P_SLICE: u8 = 0x41;
+    const IDR_SLICE: u8 = 0x65;
 
     fn rtp(ssrc: u32, seq: u16, bytes: usize, now: Instant) -> TaggedPacket {
+        video(ssrc, seq, u32::from(seq), P_SLICE, bytes, now)
+    }
+
+    fn video(ssrc: u32, seq: u16, ts: u32, nal: u8, bytes: usize, now: Instant) -> TaggedPacket {
         let mut p = rtc::rtp::Packet::default();
         p.header.ssrc = ssrc;
         p.header.sequence_number = seq;
-        p.payload = bytes::Bytes::from(vec![0u8; bytes]);
+        p.header.timestamp = ts;
+        let mut payload = vec![0u8; bytes];
+        payload[0] = nal;
+        p.payload = bytes::Bytes::from(payload);
         TransportMessage {
             now,
             transport: Default::default(),
             message: AttributedPacket::new(Packet::Rtp(p)),
         }
+    }
+
+    fn resend(ssrc: u32, seq: u16, now: Instant) -> TaggedPacket {
+        let mut p = rtp(ssrc, seq, 1_200, now);
+        p.message.add(Attribute::Retransmission);
+        p
     }
 
     fn sent(pacer: &mut PriorityPacer) -> Vec<(u32, u16)> {
@@ -197,17 +327,27 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn audio_overtakes_waiting_video_and_the_wait_is_told() {
-        let t0 = Instant::now();
-        let wait = Arc::new(AtomicU64::new(0));
-        // 100 kbps: a 1,200-byte packet every ~0.1 s once the first burst is spent.
-        let mut pacer = PriorityPacer::new(100_000.0, Arc::clone(&wait));
+    /// A pacer at `bps` (the estimate is the same: pacing factor 1) and the SSRCs it was
+    /// told to get keyframes for.
+    fn pacer(bps: f64, wait: &Arc<AtomicU64>) -> (PriorityPacer, Arc<Mutex<Vec<u32>>>) {
+        let asked = Arc::new(Mutex::new(vec![]));
+        let told = Arc::clone(&asked);
+        let on_stale: OnStale = Box::new(move |ssrc| told.lock().unwrap().push(ssrc));
+        let mut pacer = PriorityPacer::new(bps, 1.0, Arc::clone(wait), on_stale);
         pacer.bind_local_stream(&StreamInfo {
             ssrc: AUDIO,
             mime_type: "audio/opus".into(),
             ..Default::default()
         });
+        (pacer, asked)
+    }
+
+    #[test]
+    fn audio_overtakes_waiting_video_and_the_wait_is_told() {
+        let t0 = Instant::now();
+        let wait = Arc::new(AtomicU64::new(0));
+        // 100 kbps: a 1,200-byte packet every ~0.1 s once the first burst is spent.
+        let (mut pacer, _) = pacer(100_000.0, &wait);
         for seq in 0..10 {
             pacer.handle_write(rtp(VIDEO, seq, 1_200, t0)).unwrap();
         }
@@ -229,6 +369,108 @@ mod tests {
             wait.load(Ordering::Relaxed),
             0,
             "a gone pacer holds nothing back"
+        );
+    }
+
+    #[test]
+    fn retransmissions_go_before_new_video_within_their_share() {
+        let t0 = Instant::now();
+        let wait = Arc::new(AtomicU64::new(0));
+        // 1 Mbps: retransmissions may take 300 kbps, 150 kbit at once (15 packets).
+        let (mut pacer, _) = pacer(1_000_000.0, &wait);
+        for seq in 0..40 {
+            pacer.handle_write(rtp(VIDEO, seq, 1_200, t0)).unwrap();
+        }
+        for seq in 0..40 {
+            pacer.handle_write(resend(VIDEO, 1_000 + seq, t0)).unwrap();
+        }
+        let mut order = vec![];
+        for ms in 0..=1_000 {
+            let now = t0 + Duration::from_millis(ms);
+            pacer.handle_timeout(now).unwrap();
+            order.extend(sent(&mut pacer));
+        }
+        let resent: Vec<usize> = (0..order.len())
+            .filter(|&i| order[i].1 >= 1_000)
+            .collect();
+        assert!(
+            (14..=16).contains(&resent.len()),
+            "a burst of the share answered, the rest not: {} of 40",
+            resent.len()
+        );
+        assert_eq!(
+            resent.last().map(|&i| i + 1),
+            Some(resent.len()),
+            "the answered ones left before any new video: {order:?}"
+        );
+        assert_eq!(order.len(), resent.len() + 40, "new video all sent");
+    }
+
+    #[test]
+    fn stale_video_is_dropped_a_keyframe_asked_for_and_its_nacks_unanswered() {
+        let t0 = Instant::now();
+        let wait = Arc::new(AtomicU64::new(0));
+        // 100 kbps: 30 packets of 1,200 bytes take ~2.9 s.
+        let (mut pacer, asked) = pacer(100_000.0, &wait);
+        for seq in 0..30 {
+            pacer
+                .handle_write(video(VIDEO, seq, 0, P_SLICE, 1_200, t0))
+                .unwrap();
+        }
+        let mut order = vec![];
+        let stale_at = t0 + STALE_AFTER + Duration::from_millis(1);
+        for now in [t0, t0 + Duration::from_millis(200), stale_at] {
+            pacer.handle_timeout(now).unwrap();
+            order.extend(sent(&mut pacer));
+        }
+        assert!(order.len() < 10, "only what the rate allowed left: {order:?}");
+        assert_eq!(*asked.lock().unwrap(), vec![VIDEO], "a keyframe asked for");
+        assert_eq!(wait.load(Ordering::Relaxed), 0, "nothing waits any more");
+        // The receiver asks for what it never got; it will not get it.
+        let later = stale_at + Duration::from_millis(100);
+        pacer.handle_write(resend(VIDEO, 29, later)).unwrap();
+        pacer.handle_timeout(later).unwrap();
+        assert!(sent(&mut pacer).is_empty(), "a dropped packet is not resent");
+    }
+
+    #[test]
+    fn a_keyframe_is_never_dropped_nor_what_follows_it_at_once() {
+        let t0 = Instant::now();
+        let wait = Arc::new(AtomicU64::new(0));
+        let (mut pacer, asked) = pacer(100_000.0, &wait);
+        // Stale P-slices (ts 0), a keyframe (ts 1) behind them that takes ~1.6 s to send,
+        // and a P-slice after it (ts 2).
+        for seq in 0..10 {
+            pacer
+                .handle_write(video(VIDEO, seq, 0, P_SLICE, 1_200, t0))
+                .unwrap();
+        }
+        pacer
+            .handle_write(video(VIDEO, 10, 1, IDR_SLICE, 1_200, t0))
+            .unwrap();
+        for seq in 11..27 {
+            pacer
+                .handle_write(video(VIDEO, seq, 1, P_SLICE, 1_200, t0))
+                .unwrap();
+        }
+        pacer
+            .handle_write(video(VIDEO, 27, 2, P_SLICE, 1_200, t0))
+            .unwrap();
+        let mut order = vec![];
+        for ms in (0..=3_000).step_by(10) {
+            let now = t0 + Duration::from_millis(ms);
+            pacer.handle_timeout(now).unwrap();
+            order.extend(sent(&mut pacer).into_iter().map(|(_, seq)| seq));
+        }
+        let keyframe: Vec<u16> = (10..=27).collect();
+        assert!(
+            order.ends_with(&keyframe),
+            "the keyframe whole, and the picture after it: {order:?}"
+        );
+        assert!(order.len() < 25, "stale pictures before it dropped: {order:?}");
+        assert!(
+            asked.lock().unwrap().is_empty(),
+            "a keyframe was on its way already"
         );
     }
 }

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use trtc_protocol::rtp::{
     rtp_timestamp, StreamKind, AUDIO_CLOCK_RATE, PT_H264, PT_OPUS, VIDEO_CLOCK_RATE,
@@ -53,6 +53,11 @@ const MAX_BPS: f64 = 10_000_000.0;
 const PACING_FACTOR: f64 = 2.5;
 /// The least a standing queue's cut leaves of the target.
 const MAX_CUT: f64 = 0.5;
+/// A cut this soon after the previous one finds the same queue still standing after a
+/// halving: no longer one misread, so it may leave a quarter of the target. From a 1 Mbps
+/// start on a 300 kbps link, halving per cut took three cuts (~2 s) to get under the link,
+/// and the queue's losses stalled pictures for 5.6 s.
+const REPEATED_CUT: Duration = Duration::from_secs(2);
 
 /// What the estimator learns, for statistics and the encoders.
 #[derive(Debug, Default)]
@@ -70,6 +75,7 @@ struct ReportingEstimator {
     feedback: Arc<Feedback>,
     ramp: CarefulRamp,
     overrun: Overrun,
+    last_cut: Option<Instant>,
 }
 
 impl ReportingEstimator {
@@ -146,8 +152,13 @@ impl BandwidthEstimator for ReportingEstimator {
         if let Some(rate) = self.overrun.on_reports(now, reports) {
             // At most a halving per cut (one every 600 ms or more): a stalled process reads
             // like a queue too, and one misread must not leave the call at the floor.
+            let repeated = self
+                .last_cut
+                .is_some_and(|at| now.saturating_duration_since(at) < REPEATED_CUT);
+            self.last_cut = Some(now);
+            let least = if repeated { MAX_CUT * MAX_CUT } else { MAX_CUT };
             let bounded = if self.ramp.last > 0.0 {
-                rate.max(self.ramp.last * MAX_CUT)
+                rate.max(self.ramp.last * least)
             } else {
                 rate
             };
@@ -262,7 +273,21 @@ impl Publisher {
             inner: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
             ramp: CarefulRamp::default(),
             overrun: Overrun::default(),
+            last_cut: None,
             feedback: Arc::clone(&feedback),
+        };
+        let ssrcs: Vec<(StreamKind, u32)> =
+            StreamKind::ALL.iter().map(|k| (*k, rand::random())).collect();
+        // Feedback for any of our tracks may arrive on any track's queue (see
+        // `keyframe_requests`), and the pacer names streams by SSRC too.
+        let kinds: HashMap<u32, StreamKind> = ssrcs.iter().map(|(k, s)| (*s, *k)).collect();
+        let on_stale = {
+            let (events, kinds) = (events.clone(), kinds.clone());
+            Box::new(move |ssrc| {
+                if let Some(kind) = kinds.get(&ssrc) {
+                    let _ = events.send(PeerEvent::KeyframeRequested(*kind));
+                }
+            })
         };
         let registry = configure_congestion_control(
             Registry::new(),
@@ -274,7 +299,12 @@ impl Publisher {
         // In place of the library's one-queue pacer (see `pacer.rs`).
         .with(
             Slot::Pacer,
-            PriorityPacer::new(START_BPS * PACING_FACTOR, send_queue),
+            PriorityPacer::new(
+                START_BPS * PACING_FACTOR,
+                PACING_FACTOR,
+                send_queue,
+                on_stale,
+            ),
         );
         let registry =
             crate::setup::interceptors(registry, &mut engine, crate::setup::Flow::Sends)?;
@@ -294,8 +324,8 @@ impl Publisher {
         )
         .await?;
         let mut tracks = HashMap::new();
-        for kind in StreamKind::ALL {
-            let ssrc: u32 = rand::random();
+        // In `StreamKind::ALL`'s order: the offer's media sections keep theirs.
+        for &(kind, ssrc) in &ssrcs {
             let codec = codec(kind);
             let payloader = codec.payloader().map_err(err)?;
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -329,9 +359,7 @@ impl Publisher {
                 }),
             );
         }
-        // Feedback for any of our tracks may arrive on any track's queue (see
-        // `keyframe_requests`), so each listener routes by the SSRC in the request.
-        let kinds: HashMap<u32, StreamKind> = tracks.iter().map(|(k, t)| (t.ssrc, *k)).collect();
+        // Each listener routes by the SSRC in the request.
         for out in tracks.values() {
             let track = Arc::clone(&out.track);
             let (events, kinds) = (events.clone(), kinds.clone());

@@ -16,6 +16,7 @@ use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
 use trtc_media::processing::AudioProcessor;
 use trtc_media::sink::{frame_channel, FrameSink};
 use trtc_media::{AudioFrame, AudioSource, CaptureError, VideoFrame, VideoSource};
+use super::adjust_res::ResolutionStep;
 use trtc_protocol::StreamKind;
 
 /// Captured frames waiting for the encoder; more means the encoder is behind, so drop.
@@ -152,6 +153,8 @@ impl LocalStream {
                 ctl.bitrate_bps.store(u64::from(ceiling), Ordering::Relaxed);
                 let mut first_frame = Some(first_frame);
                 let mut pace = FramePace::default();
+                let mut steps = (param.enable_adjust_res && kind == StreamKind::Big)
+                    .then(|| ResolutionStep::new(param.encoded_size().0, floor));
                 while !ctl.stop.load(Ordering::Relaxed) {
                     let frame = match frames.recv_timeout(Duration::from_millis(100)) {
                         Ok(f) => f,
@@ -161,8 +164,6 @@ impl LocalStream {
                     if let Some(first) = first_frame.take() {
                         first(frame.width as u32, frame.height as u32);
                     }
-                    ctl.width.store(frame.width as u32, Ordering::Relaxed);
-                    ctl.height.store(frame.height as u32, Ordering::Relaxed);
                     if let Some(p) = &preview {
                         let _ = p.push(frame.clone());
                     }
@@ -173,6 +174,10 @@ impl LocalStream {
                     // costs nothing (no keyframe), and a decrease must not wait.
                     let estimate = ctl.estimate_bps.load(Ordering::Relaxed);
                     if estimate > 0 {
+                        let floor = match steps.as_mut() {
+                            Some(s) => s.follow(std::time::Instant::now(), estimate),
+                            None => floor,
+                        };
                         let (rate, share) = pace.follow(estimate, floor.min(ceiling), ceiling);
                         encoder.set_bitrate(rate);
                         ctl.bitrate_bps
@@ -185,6 +190,11 @@ impl LocalStream {
                     if ctl.keyframe.swap(false, Ordering::Relaxed) {
                         encoder.request_keyframe();
                     }
+                    let halvings = steps.as_ref().map_or(0, ResolutionStep::level);
+                    let frame = (0..halvings).fold(frame, |f, _| f.halved());
+                    // What is sent, as the statistics report it (TRTC's width and height).
+                    ctl.width.store(frame.width as u32, Ordering::Relaxed);
+                    ctl.height.store(frame.height as u32, Ordering::Relaxed);
                     match encoder.encode(&frame) {
                         Ok(Some(au)) => {
                             ctl.frames.fetch_add(1, Ordering::Relaxed);

@@ -4,6 +4,7 @@
 //! join on blocking threads, negotiations run in tasks of their own, and their results come
 //! back as inputs. The core's inbox never queues behind any of them.
 
+mod adjust_res;
 mod links;
 mod local;
 mod open;
