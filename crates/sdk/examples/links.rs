@@ -49,6 +49,8 @@ struct Profile {
     /// Before and after the impaired span.
     around: Impairment,
     during: Impairment,
+    /// The sender may halve its resolution below the floor (TRTC's `enableAdjustRes`).
+    adjust_res: bool,
 }
 
 fn profiles() -> Vec<Profile> {
@@ -65,6 +67,7 @@ fn profiles() -> Vec<Profile> {
         name,
         around: i,
         during: i,
+        adjust_res: false,
     };
     vec![
         steady("cap 300 kbps", cap(300_000)),
@@ -72,21 +75,25 @@ fn profiles() -> Vec<Profile> {
         steady("cap 3 Mbps", cap(3_000_000)),
         Profile {
             name: "loss 5 %",
+            adjust_res: false,
             around: clean,
             during: loss(0.05),
         },
         Profile {
             name: "loss 10 %",
+            adjust_res: false,
             around: clean,
             during: loss(0.10),
         },
         Profile {
             name: "loss 30 %",
+            adjust_res: false,
             around: clean,
             during: loss(0.30),
         },
         Profile {
             name: "burst loss 2 %",
+            adjust_res: false,
             around: clean,
             // Bursts of ~4 datagrams, half of them lost: 2 % on average, each way.
             during: Impairment {
@@ -100,6 +107,7 @@ fn profiles() -> Vec<Profile> {
         },
         Profile {
             name: "jitter 100 ± 30 ms",
+            adjust_res: false,
             around: clean,
             during: Impairment {
                 delay: Duration::from_millis(100),
@@ -109,6 +117,17 @@ fn profiles() -> Vec<Profile> {
         },
         Profile {
             name: "step 2 Mbps → 300 kbps → 2 Mbps",
+            adjust_res: false,
+            around: cap(2_000_000),
+            during: cap(300_000),
+        },
+        Profile {
+            adjust_res: true,
+            ..steady("cap 300 kbps, adjustRes", cap(300_000))
+        },
+        Profile {
+            name: "step 2 Mbps → 300 kbps → 2 Mbps, adjustRes",
+            adjust_res: true,
             around: cap(2_000_000),
             during: cap(300_000),
         },
@@ -193,6 +212,7 @@ async fn run(profile: &Profile, index: u16, pulse: &Pulse) -> Outcome {
     // The bitrate follows at the next picture, without a keyframe.
     sender.cloud.set_video_encoder_param(TrtcVideoEncParam {
         video_bitrate: VIDEO_KBPS,
+        enable_adjust_res: profile.adjust_res,
         ..TrtcVideoEncParam::default()
     });
     let recorder = Recorder::start(&pulse.server);

@@ -55,6 +55,8 @@ pub(super) struct PriorityPacer {
     reads: VecDeque<TaggedPacket>,
     /// How long the oldest queued video packet has waited, µs, as of the last release.
     video_wait_us: Arc<AtomicU64>,
+    /// The last `handle_timeout`'s time.
+    last_timeout: Option<Instant>,
 }
 
 impl PriorityPacer {
@@ -80,6 +82,7 @@ impl PriorityPacer {
             unpaced: VecDeque::new(),
             reads: VecDeque::new(),
             video_wait_us,
+            last_timeout: None,
         }
     }
 
@@ -174,6 +177,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     }
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.last_timeout = Some(now);
         self.bucket.refill(now);
         for ssrc in self.staleness.drop_stale(now, &mut self.video) {
             (self.on_stale)(ssrc);
@@ -205,8 +209,12 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     fn poll_timeout(&mut self) -> Option<Instant> {
         let release = self.head_bits().and_then(|b| self.bucket.releasable_at(b));
         // Queued video must also be looked at when it turns stale, even if the rate would
-        // hold it longer.
-        let stale = self.video.front().map(|v| v.queued_at + STALE_AFTER);
+        // hold it longer; once looked at (a keyframe, which stays), not again and again.
+        let stale = self
+            .video
+            .front()
+            .map(|v| v.queued_at + STALE_AFTER)
+            .filter(|at| self.last_timeout.is_none_or(|last| *at > last));
         match (release, stale) {
             (Some(r), Some(s)) => Some(r.min(s)),
             (r, s) => r.or(s),
