@@ -129,7 +129,10 @@ mod tests {
         stamp::write(&mut frame, s);
         let half = frame.halved();
         assert_eq!((half.width, half.height), (320, 180));
-        assert_eq!((half.y.len(), half.u.len(), half.v.len()), (320 * 180, 160 * 90, 160 * 90));
+        assert_eq!(
+            (half.y.len(), half.u.len(), half.v.len()),
+            (320 * 180, 160 * 90, 160 * 90)
+        );
         assert_eq!(half.capture_time_us, 42);
         assert_eq!(stamp::read(&half), Some(s), "the receiver still reads it");
         let quarter = half.halved();

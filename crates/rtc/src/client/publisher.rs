@@ -13,7 +13,7 @@ use super::pacer::PriorityPacer;
 use super::{ConnRole, PeerEvent};
 use crate::setup::{
     codec, err, gathering, media_engine, next_conn_id, peer_connection, rtc_kind, wait_gathered,
-    AnswerAs, LinkReporter, TransportError,
+    AnswerAs, Ice, LinkReporter, TransportError,
 };
 use bytes::Bytes;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry, Slot};
@@ -276,8 +276,10 @@ impl Publisher {
             last_cut: None,
             feedback: Arc::clone(&feedback),
         };
-        let ssrcs: Vec<(StreamKind, u32)> =
-            StreamKind::ALL.iter().map(|k| (*k, rand::random())).collect();
+        let ssrcs: Vec<(StreamKind, u32)> = StreamKind::ALL
+            .iter()
+            .map(|k| (*k, rand::random()))
+            .collect();
         // Feedback for any of our tracks may arrive on any track's queue (see
         // `keyframe_requests`), and the pacer names streams by SSRC too.
         let kinds: HashMap<u32, StreamKind> = ssrcs.iter().map(|(k, s)| (*s, *k)).collect();
@@ -321,6 +323,7 @@ impl Publisher {
             engine,
             handler,
             AnswerAs::DtlsClient,
+            Ice::Full,
         )
         .await?;
         let mut tracks = HashMap::new();

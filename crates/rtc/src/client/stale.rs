@@ -96,7 +96,11 @@ impl Staleness {
     }
 
     /// Drops what has gone stale at the front of `video`; the SSRCs that need a keyframe.
-    pub(crate) fn drop_stale(&mut self, now: Instant, video: &mut VecDeque<VideoPacket>) -> Vec<u32> {
+    pub(crate) fn drop_stale(
+        &mut self,
+        now: Instant,
+        video: &mut VecDeque<VideoPacket>,
+    ) -> Vec<u32> {
         let mut ask = vec![];
         while let Some(front) = video.front() {
             if front.keyframe || now.saturating_duration_since(front.queued_at) < STALE_AFTER {
@@ -182,10 +186,16 @@ mod tests {
         assert!(!starts_keyframe(&[0x41, 1, 2]), "a P slice");
         // STAP-A: SPS (2 bytes), PPS (2 bytes).
         assert!(starts_keyframe(&[0x78, 0, 2, 0x67, 9, 0, 2, 0x68, 9]));
-        assert!(!starts_keyframe(&[0x78, 0, 2, 0x06, 9, 0, 2, 0x41, 9]), "SEI and P");
+        assert!(
+            !starts_keyframe(&[0x78, 0, 2, 0x06, 9, 0, 2, 0x41, 9]),
+            "SEI and P"
+        );
         assert!(starts_keyframe(&[0x7c, 0x05, 1]), "an IDR fragment");
         assert!(!starts_keyframe(&[0x7c, 0x01, 1]), "a P fragment");
-        assert!(!starts_keyframe(&[0x78, 0, 200, 0x41]), "a truncated STAP-A");
+        assert!(
+            !starts_keyframe(&[0x78, 0, 200, 0x41]),
+            "a truncated STAP-A"
+        );
         assert!(!starts_keyframe(&[]));
     }
 }

@@ -4,6 +4,7 @@
 //! would only make every later frame late too). Starting (a device opening) and stopping
 //! (thread joins) block, so the shell runs both on blocking threads.
 
+use super::adjust_res::ResolutionStep;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use trtc_media::params::{TrtcAudioQuality, TrtcVideoEncParam};
 use trtc_media::processing::AudioProcessor;
 use trtc_media::sink::{frame_channel, FrameSink};
 use trtc_media::{AudioFrame, AudioSource, CaptureError, VideoFrame, VideoSource};
-use super::adjust_res::ResolutionStep;
 use trtc_protocol::StreamKind;
 
 /// Captured frames waiting for the encoder; more means the encoder is behind, so drop.
