@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# A shaped link to run the app or room-bots through, by hand (root; network namespaces, veth
-# and tbf, which this kernel has; netem does not exist here, so delay, jitter and loss are the
-# SDK tests' user-space relay's, crates/sdk/tests/common/relay.rs).
+# A bad network to run the app or room-bots through, by hand. Two ways, usable together:
 #
+# 1. The relay (no root): delay, jitter, random and burst loss, a rate cap and cuts, on a
+#    schedule, for everyone's media. netem does not exist in this kernel, so this is our own
+#    user-space relay (crates/netlab, the one the SDK's tests and benchmarks use).
+#   scripts/netlab.sh relay PORTS LINK   relay the media ports PORTS (LO-HI) of a room-server
+#                                        started with --public-ip 127.0.0.2 --rtc-udp-ports PORTS;
+#                                        LINK is e.g. "delay=100ms jitter=30ms loss=5%" or
+#                                        "rate=2mbit for 10s; rate=300kbit for 15s; rate=2mbit"
+#                                        (netlab-relay --help lists the words); Ctrl-C stops it
+#   Example: a room through 100 ± 30 ms and 5 % loss each way:
+#     target/debug/room-server --listen 127.0.0.1:8080 --app 1400000000:KEY \
+#         --public-ip 127.0.0.2 --rtc-udp-ports 50000-50019 &
+#     scripts/netlab.sh relay 50000-50019 "delay=100ms jitter=30ms loss=5%" &
+#     target/debug/trtc-meeting --server ws://127.0.0.1:8080 --sdkappid 1400000000 --secret KEY
+#
+# 2. A namespace behind a rate-capped veth (root; tbf), for one client's own link:
 #   scripts/netlab.sh up [RATE]          a namespace "trtc-net" behind a veth pair: the host side
 #                                        is 10.231.0.1, the inside 10.231.0.2; RATE (tc syntax,
 #                                        e.g. 2mbit) caps both directions (default: no cap)
@@ -32,6 +45,15 @@ die() {
   exit 1
 }
 
+cmd="${1:-}"
+shift || true
+
+if [ "$cmd" = relay ]; then
+  [ $# -eq 2 ] || die 'relay PORTS LINK, e.g. relay 50000-50019 "loss=5%"'
+  cd "$(dirname "$0")/.."
+  exec cargo run --quiet --locked -p trtc-netlab --bin netlab-relay -- --ports "$1" "$2"
+fi
+
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces and tc)"
 
 # tbf's queue: 300 ms of the rate, and a burst that holds a few full datagrams.
@@ -50,8 +72,6 @@ shape() {
   done
 }
 
-cmd="${1:-}"
-shift || true
 case "$cmd" in
   up)
     ip netns list | grep -qw "$NS" && die "already up (scripts/netlab.sh down first)"
@@ -103,7 +123,7 @@ case "$cmd" in
     echo "netlab: down"
     ;;
   *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
     ;;
 esac

@@ -6,7 +6,7 @@
 //! cargo run --release -p trtc-sdk --example links -- step    # the profiles whose name has "step"
 //! ```
 //!
-//! A room server in this process behind the tests' user-space relay (`tests/common/relay.rs`:
+//! A room server in this process behind the user-space relay (`trtc-netlab`, crates/netlab:
 //! a token-bucket cap with a 300 ms queue, random and Gilbert–Elliott loss, delay with jitter);
 //! a sender publishing the synthetic camera (640x360@15, 1,200 kbps configured, each picture
 //! stamped with its capture time and counter) and the tone; a receiver viewing it and playing
@@ -27,13 +27,14 @@
 mod common;
 
 use common::pulse::{Pulse, Recorder};
-use common::relay::{relayed_server, sender_and_receiver_playing, Burst, Impairment};
+use common::relay::{relayed_server, sender_and_receiver_playing};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trtc_media::analysis::rms;
 use trtc_media::frame::now_us;
 use trtc_media::stamp;
+use trtc_netlab::{Burst, Impairment};
 use trtc_sdk::{SourceChoice, TrtcEvent, TrtcVideoEncParam};
 
 const BEFORE: Duration = Duration::from_secs(6);

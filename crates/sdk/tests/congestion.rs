@@ -7,9 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::relay::{relayed_server, sender_and_receiver, Impairment};
+use common::relay::{relayed_server, sender_and_receiver};
 use std::time::{Duration, Instant};
 use trtc_media::stamp;
+use trtc_netlab::Impairment;
 use trtc_sdk::TrtcEvent;
 
 const HIGH: u64 = 2_000_000;

@@ -9,10 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::relay::{relayed_server, sender_and_receiver, Impairment};
+use common::relay::{relayed_server, sender_and_receiver};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use trtc_media::stamp;
+use trtc_netlab::Impairment;
 use trtc_sdk::TrtcEvent;
 
 const DROP_EVERY: u64 = 20;

@@ -12,9 +12,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::relay::{relayed_server, sender_and_receiver, Impairment};
+use common::relay::{relayed_server, sender_and_receiver};
 use common::*;
 use std::time::{Duration, Instant};
+use trtc_netlab::Impairment;
 use trtc_sdk::TrtcEvent;
 
 /// The local grade and the grade of `of`, from one onNetworkQuality.

@@ -9,10 +9,11 @@
 
 mod common;
 use common::pulse::{Pulse, Recorder};
-use common::relay::{relayed_server, sender_and_receiver_playing, Impairment};
+use common::relay::{relayed_server, sender_and_receiver_playing};
 use std::time::{Duration, Instant};
 use trtc_media::analysis::rms;
 use trtc_media::stamp;
+use trtc_netlab::Impairment;
 use trtc_sdk::{SourceChoice, TrtcEvent};
 
 /// The share of the sender's packets the link loses.
