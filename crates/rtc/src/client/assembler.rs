@@ -3,10 +3,12 @@
 //!
 //! A lost video packet is asked for again by NACK (webrtc's interceptors on every hop) and
 //! arrives late, after packets sent behind it. So packets after a gap are held, in sequence
-//! order, for up to [`REORDER_WAIT`]; the gap filled, everything held is consumed at once. A gap
-//! still open after that is given up: the access unit it belonged to is dropped (the decoder
-//! then asks for a keyframe) and the packets behind it go on. Frames that arrive whole are
-//! never held, so loss costs delay only while it lasts.
+//! order, for as long as gaps have lately taken to fill on this path
+//! ([`super::repair_wait`]: 150 ms on loopback, longer on a long path); the gap filled,
+//! everything held is consumed at once. A gap still open after that is given up: the access
+//! unit it belonged to is dropped (the decoder then asks for a keyframe) and the packets
+//! behind it go on. Frames that arrive whole are never held, so loss costs delay only while
+//! it lasts.
 //!
 //! Audio behind a gap is held only as long as the stream's jitter says a packet may be late
 //! ([`Assembler::set_audio_wait`]: on a steady link a few ms, at most [`MAX_AUDIO_WAIT`]):
@@ -14,6 +16,7 @@
 //! in-band FEC cover, but on a jittery path packets overtake each other (±30 ms of jitter
 //! reorders about a fifth of 20 ms packets), and one played in order beats one concealed.
 
+use super::repair_wait::RepairWait;
 use super::subscriber::RemoteFrame;
 use bytes::Bytes;
 use rtc::rtp::codec::h264::H264Packet;
@@ -23,9 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trtc_protocol::rtp::StreamKind;
 
-/// How long packets wait behind a gap for its retransmission: a NACK goes out within 100 ms
-/// of the gap (the generator's cycle) and the packet comes back one round trip later.
-pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(150);
 /// Packets held behind a gap at most (about a second of 720p); beyond it the gap is given up.
 const MAX_HELD: usize = 512;
 /// The longest audio waits behind a gap: the playout cushion (20 ms + 3 × jitter) covers it.
@@ -62,6 +62,8 @@ pub(crate) struct Assembler {
     broken: bool,
     /// How long audio waits behind a gap.
     audio_wait: Duration,
+    /// How long video waits behind a gap.
+    repair: RepairWait,
 }
 
 impl Assembler {
@@ -78,6 +80,7 @@ impl Assembler {
             buf: Vec::new(),
             broken: false,
             audio_wait: Duration::ZERO,
+            repair: RepairWait::default(),
         }
     }
 
@@ -99,7 +102,11 @@ impl Assembler {
         let next = *self.next_seq.get_or_insert(h.sequence_number);
         let ahead = h.sequence_number.wrapping_sub(next);
         if ahead >= 0x8000 {
-            return 0; // a duplicate, or too late: its gap was given up
+            // A duplicate, or too late: its gap was given up (which still times the fill).
+            if self.kind.is_video() {
+                self.repair.arrived_late(h.sequence_number, now);
+            }
+            return 0;
         }
         let p = Held {
             payload: Bytes::clone(&packet.payload),
@@ -116,7 +123,18 @@ impl Assembler {
             self.consume(p, now, deliver);
             return 0;
         }
-        self.held.entry(h.sequence_number).or_insert(p);
+        // Filling a gap: it was seen when the first packet after it arrived.
+        let seq = h.sequence_number;
+        let gap_seen = self
+            .held
+            .iter()
+            .filter(|(s, _)| (1..0x8000).contains(&s.wrapping_sub(seq)))
+            .min_by_key(|(s, _)| s.wrapping_sub(seq))
+            .map(|(_, after)| after.arrived);
+        if let Some(seen) = gap_seen {
+            self.repair.filled(seen, now);
+        }
+        self.held.entry(seq).or_insert(p);
         let mut lost = 0;
         loop {
             self.drain(now, deliver);
@@ -128,12 +146,15 @@ impl Assembler {
             else {
                 return lost;
             };
-            if now.duration_since(first_after.arrived) < REORDER_WAIT && self.held.len() <= MAX_HELD
-            {
+            let seen = first_after.arrived;
+            if now.duration_since(seen) < self.repair.wait() && self.held.len() <= MAX_HELD {
                 return lost;
             }
             // Give the gap up: go on from the oldest packet held.
             lost += u64::from(oldest.wrapping_sub(next));
+            for k in 0..oldest.wrapping_sub(next).min(MAX_HELD as u16) {
+                self.repair.gave_up(next.wrapping_add(k), seen);
+            }
             self.next_seq = Some(oldest);
             self.skipped = true;
         }
@@ -378,6 +399,33 @@ mod tests {
         ]);
         assert_eq!(units, vec![vec![1], vec![8]]);
         assert_eq!(lost, 3);
+    }
+
+    #[test]
+    fn on_a_long_path_the_wait_learns_to_outlast_retransmissions() {
+        // One packet a picture every 10 ms; every 20th is lost and its retransmission comes
+        // 320 ms after the gap is seen (100 ms each way and the NACK cycle). The first gaps
+        // are given up at 150 ms; their late packets teach the wait, and later gaps fill.
+        let mut arrivals: Vec<(u16, u32, bool, u64)> = (1..=600u16)
+            .map(|seq| {
+                let ms = u64::from(seq) * 10;
+                let ms = if seq % 20 == 0 { ms + 10 + 320 } else { ms };
+                (seq, u32::from(seq), true, ms)
+            })
+            .collect();
+        arrivals.sort_by_key(|a| a.3);
+        let (units, lost) = run(&arrivals);
+        // With the fixed 150 ms of before, all 30 gaps were given up.
+        assert!(
+            (1..=3).contains(&lost),
+            "the first gaps given up, the rest filled: {lost} of 30 lost"
+        );
+        // A given-up packet takes the picture after it along (it may have been its first).
+        assert_eq!(
+            units.len() as u64,
+            600 - 2 * lost,
+            "every other picture whole"
+        );
     }
 
     #[test]

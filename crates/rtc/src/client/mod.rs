@@ -10,6 +10,7 @@ pub(crate) mod assembler;
 mod overrun;
 mod pacer;
 mod publisher;
+mod repair_wait;
 mod stale;
 mod subscriber;
 
