@@ -144,6 +144,7 @@ fn server_connection(now: Instant, flow: Flow) -> Option<rtc::peer_connection::R
         .with_setting_engine(crate::setup::settings(
             true,
             crate::setup::AnswerAs::DtlsClient,
+            crate::setup::Ice::Lite,
         ))
         .with_interceptor_registry(registry)
         .build(now)

@@ -234,9 +234,24 @@ pub(crate) enum AnswerAs {
     DtlsServer,
 }
 
+/// Which ICE a connection runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ice {
+    /// Clients: gather, check every pair, choose one.
+    Full,
+    /// The server (RFC 8445 §2.5): answers checks, never starts them, so media takes exactly
+    /// the path the client chose to the address the server advertises. A full server also
+    /// checked the clients' own host candidates and, where it could reach them directly (on
+    /// one host, on a LAN), sent its media around whatever sat at the advertised address: a
+    /// NAT's mapping, or the test relay, whose downlink impairments then never applied to
+    /// subscribers. It also spares the server a timer and checks per connection.
+    Lite,
+}
+
 /// Our ICE timing, mDNS off, and loopback candidates when bound to loopback.
-pub(crate) fn settings(loopback: bool, answer_as: AnswerAs) -> SettingEngine {
+pub(crate) fn settings(loopback: bool, answer_as: AnswerAs, ice: Ice) -> SettingEngine {
     let settings = SettingEngineBuilder::new()
+        .with_lite(ice == Ice::Lite)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
         .with_ice_timeouts(
             Some(ICE_DISCONNECTED_AFTER),
@@ -265,11 +280,12 @@ pub(crate) async fn peer_connection(
     engine: MediaEngine,
     handler: Arc<dyn PeerConnectionEventHandler>,
     answer_as: AnswerAs,
+    ice: Ice,
 ) -> Result<Arc<dyn PeerConnection>, TransportError> {
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(engine)
-        .with_setting_engine(settings(addr.ip().is_loopback(), answer_as))
+        .with_setting_engine(settings(addr.ip().is_loopback(), answer_as, ice))
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec![addr])

@@ -9,7 +9,7 @@
 use super::assembler::Assembler;
 use super::{ConnRole, PeerEvent};
 use crate::setup::{
-    answer_offer, gathering, ice_ufrag, media_engine, next_conn_id, peer_connection, AnswerAs,
+    answer_offer, gathering, ice_ufrag, media_engine, next_conn_id, peer_connection, AnswerAs, Ice,
     LinkReporter, TransportError,
 };
 use rtc::interceptor::Registry;
@@ -302,7 +302,15 @@ impl Subscriber {
                 deliver: Arc::clone(&self.deliver),
             });
             let addr = SocketAddr::new(bind_ip, 0);
-            let pc = peer_connection(addr, registry, engine, handler, AnswerAs::DtlsServer).await?;
+            let pc = peer_connection(
+                addr,
+                registry,
+                engine,
+                handler,
+                AnswerAs::DtlsServer,
+                Ice::Full,
+            )
+            .await?;
             self.conn = Some(Conn {
                 id,
                 bind_ip,

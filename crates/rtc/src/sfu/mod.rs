@@ -129,6 +129,7 @@ pub(crate) async fn new_peer_connection(
             engine,
             Arc::clone(&handler),
             AnswerAs::DtlsClient,
+            crate::setup::Ice::Lite,
         )
         .await
         {

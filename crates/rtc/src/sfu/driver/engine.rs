@@ -119,6 +119,7 @@ impl Engine {
             .with_setting_engine(crate::setup::settings(
                 self.loopback,
                 crate::setup::AnswerAs::DtlsClient,
+                crate::setup::Ice::Lite,
             ))
             .with_interceptor_registry(registry)
             .build(now)
