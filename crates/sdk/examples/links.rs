@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use trtc_media::analysis::rms;
 use trtc_media::frame::now_us;
 use trtc_media::stamp;
-use trtc_netlab::{Burst, Impairment};
+use trtc_netlab::Impairment;
 use trtc_sdk::{SourceChoice, TrtcEvent, TrtcVideoEncParam};
 
 const BEFORE: Duration = Duration::from_secs(6);
@@ -55,83 +55,53 @@ struct Profile {
 }
 
 fn profiles() -> Vec<Profile> {
-    let cap = |bps| Impairment {
-        up_rate_bps: Some(bps),
-        ..Impairment::default()
-    };
-    let loss = |share| Impairment {
-        up_loss: share,
-        ..Impairment::default()
-    };
-    let clean = Impairment::default();
-    let steady = |name, i: Impairment| Profile {
+    // In netlab-relay's words (trtc_netlab::impairment); losses are on the way up unless said.
+    let p = |name, around: &str, during: &str, adjust_res| Profile {
         name,
-        around: i,
-        during: i,
-        adjust_res: false,
+        around: around.parse().expect("a link in netlab's words"),
+        during: during.parse().expect("a link in netlab's words"),
+        adjust_res,
     };
     vec![
-        steady("cap 300 kbps", cap(300_000)),
-        steady("cap 1 Mbps", cap(1_000_000)),
-        steady("cap 3 Mbps", cap(3_000_000)),
-        Profile {
-            name: "loss 5 %",
-            adjust_res: false,
-            around: clean,
-            during: loss(0.05),
-        },
-        Profile {
-            name: "loss 10 %",
-            adjust_res: false,
-            around: clean,
-            during: loss(0.10),
-        },
-        Profile {
-            name: "loss 30 %",
-            adjust_res: false,
-            around: clean,
-            during: loss(0.30),
-        },
-        Profile {
-            name: "burst loss 2 %",
-            adjust_res: false,
-            around: clean,
-            // Bursts of ~4 datagrams, half of them lost: 2 % on average, each way.
-            during: Impairment {
-                burst: Some(Burst {
-                    enter: 0.0104,
-                    leave: 0.25,
-                    loss: 0.5,
-                }),
-                ..clean
-            },
-        },
-        Profile {
-            name: "jitter 100 ± 30 ms",
-            adjust_res: false,
-            around: clean,
-            during: Impairment {
-                delay: Duration::from_millis(100),
-                jitter: Duration::from_millis(30),
-                ..clean
-            },
-        },
-        Profile {
-            name: "step 2 Mbps → 300 kbps → 2 Mbps",
-            adjust_res: false,
-            around: cap(2_000_000),
-            during: cap(300_000),
-        },
-        Profile {
-            adjust_res: true,
-            ..steady("cap 300 kbps, adjustRes", cap(300_000))
-        },
-        Profile {
-            name: "step 2 Mbps → 300 kbps → 2 Mbps, adjustRes",
-            adjust_res: true,
-            around: cap(2_000_000),
-            during: cap(300_000),
-        },
+        p("cap 300 kbps", "rate=300kbit", "rate=300kbit", false),
+        p("cap 1 Mbps", "rate=1mbit", "rate=1mbit", false),
+        p("cap 3 Mbps", "rate=3mbit", "rate=3mbit", false),
+        p("loss 5 %", "clean", "up-loss=5%", false),
+        p("loss 10 %", "clean", "up-loss=10%", false),
+        p("loss 30 %", "clean", "up-loss=30%", false),
+        // Bursts of ~4 datagrams, half of them lost: 2 % on average, each way.
+        p("burst loss 2 %", "clean", "burst=2%", false),
+        p(
+            "jitter 100 ± 30 ms",
+            "clean",
+            "delay=100ms jitter=30ms",
+            false,
+        ),
+        // Repairs take a round trip of 200 ms and more: the reassembler's wait must learn it.
+        p(
+            "loss 5 % each way, 100 ms each way",
+            "delay=100ms",
+            "delay=100ms loss=5%",
+            false,
+        ),
+        p(
+            "step 2 Mbps → 300 kbps → 2 Mbps",
+            "rate=2mbit",
+            "rate=300kbit",
+            false,
+        ),
+        p(
+            "cap 300 kbps, adjustRes",
+            "rate=300kbit",
+            "rate=300kbit",
+            true,
+        ),
+        p(
+            "step 2 Mbps → 300 kbps → 2 Mbps, adjustRes",
+            "rate=2mbit",
+            "rate=300kbit",
+            true,
+        ),
     ]
 }
 

@@ -1,8 +1,9 @@
 //! A link that steps down and back up: the sender's way up is capped at 2 Mbps, then 300 kbps
-//! for 15 s, then 2 Mbps again (`common::relay`: a token bucket with a 300 ms queue). The
+//! for 15 s, then 2 Mbps again (`trtc-netlab`'s relay: a token bucket with a 300 ms queue). The
 //! sender publishes the synthetic camera (550 kbps, 15 fps) and the tone. What a person on the
 //! other side notices: pictures keep coming through the squeeze (after the first 4 s of it, the
-//! stamp counter rises in every 2 s window), and the sender's rate ends under the link.
+//! stamp counter rises in every 2 s window), and the sender's rate ends under the link (over
+//! the squeeze's last 4 s).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -115,9 +116,13 @@ async fn pictures_keep_coming_through_a_squeeze_and_the_rate_gets_under_the_link
         stalls.is_empty(),
         "2 s windows of the squeeze (after its first 4 s) without a picture, from: {stalls:?}"
     );
-    let last = *during.last().expect("reports in the squeeze");
+    // Over the squeeze's last 4 s (two reports): one 2 s report may hold a keyframe, which
+    // alone is 60-100 kbps of it at this rate, while the link's queue smooths it out.
+    let tail = &during[during.len().saturating_sub(2)..];
+    assert!(!tail.is_empty(), "reports in the squeeze");
+    let last = tail.iter().map(|k| u64::from(*k)).sum::<u64>() / tail.len() as u64;
     assert!(
-        u64::from(last) * 1000 < LOW,
+        last * 1000 < LOW,
         "the sender ends under the 300 kbps link: {during:?}"
     );
     server.shutdown().await.unwrap();

@@ -54,6 +54,9 @@ pub(crate) struct Assembler {
     held: HashMap<u16, Held>,
     /// Packets were given up just before `next_seq`.
     skipped: bool,
+    /// An access unit since the last one delivered was incomplete and dropped: the next one
+    /// delivered follows a loss (and a P picture then has no reference to decode against).
+    dropped_unit: bool,
     /// The access unit being built: its timestamp, when its first packet arrived, its data,
     /// and whether a packet of it is lost.
     timestamp: Option<u32>,
@@ -75,6 +78,7 @@ impl Assembler {
             next_seq: None,
             held: HashMap::new(),
             skipped: false,
+            dropped_unit: false,
             timestamp: None,
             started: None,
             buf: Vec::new(),
@@ -176,6 +180,7 @@ impl Assembler {
                 rtp_timestamp: p.timestamp,
                 keyframe: false,
                 held: now.duration_since(p.arrived),
+                after_loss: false,
             });
         };
         if ahead == 0 && self.held.is_empty() {
@@ -225,6 +230,9 @@ impl Assembler {
         let skipped = std::mem::take(&mut self.skipped);
         if self.timestamp != Some(p.timestamp) {
             // A new access unit began before the last one's marker: the last one is incomplete.
+            if self.timestamp.is_some() {
+                self.dropped_unit = true;
+            }
             self.buf.clear();
             self.broken = skipped;
             self.timestamp = Some(p.timestamp);
@@ -255,7 +263,10 @@ impl Assembler {
                     held: self
                         .started
                         .map_or(Duration::ZERO, |t| now.duration_since(t)),
+                    after_loss: std::mem::take(&mut self.dropped_unit),
                 });
+            } else {
+                self.dropped_unit = true;
             }
             self.broken = false;
             self.timestamp = None;
@@ -426,6 +437,28 @@ mod tests {
             600 - 2 * lost,
             "every other picture whole"
         );
+    }
+
+    #[test]
+    fn the_picture_after_a_lost_one_says_so() {
+        // Picture 20 loses its last packet (3) for good; 30 and 40 arrive whole.
+        let start = Instant::now();
+        let out = RefCell::new(vec![]);
+        let deliver = |f: RemoteFrame| out.borrow_mut().push((f.rtp_timestamp, f.after_loss));
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        for (seq, ts, marker, ms) in [
+            (1, 10, true, 0),
+            (2, 20, false, 66),
+            (4, 30, true, 133),
+            (5, 40, true, 400),
+            (6, 50, true, 466),
+        ] {
+            let p = packet(seq, ts, marker, seq as u8);
+            a.push(&p, start + Duration::from_millis(ms), &deliver);
+        }
+        // 30 went with the gap (its first packet may have been the lost one), so 40 is the
+        // first whole picture after the loss.
+        assert_eq!(out.into_inner(), vec![(10, false), (40, true), (50, false)]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct RemoteFrame {
     pub keyframe: bool,
     /// How long it waited for its packets since the first one arrived (reordering, NACK).
     pub held: Duration,
+    /// Video: an access unit before this one was lost, so unless this is a keyframe its
+    /// references may be missing and it would decode into a corrupted picture.
+    pub after_loss: bool,
 }
 
 /// Receive counters of one remote stream, monotonic for the life of the [`Subscriber`].

@@ -164,6 +164,7 @@ impl Shell {
                         data: f.data,
                         rtp_timestamp: f.rtp_timestamp,
                         keyframe: f.keyframe,
+                        after_loss: f.after_loss,
                     });
                 }
             })

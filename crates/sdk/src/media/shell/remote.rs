@@ -28,6 +28,8 @@ pub(crate) struct Unit {
     pub data: Vec<u8>,
     pub rtp_timestamp: u32,
     pub keyframe: bool,
+    /// A unit before it was lost (see `RemoteFrame::after_loss`).
+    pub after_loss: bool,
 }
 
 /// What a decoder counts; read into each snapshot.
@@ -212,6 +214,12 @@ fn video_loop(
             ask(need_keyframe, &mut last_request);
             continue;
         };
+        // A lost picture leaves the ones after it without their reference: shown, they would
+        // be corrupted (a smear over the last good picture) until the next keyframe, so the
+        // last good picture stays up and a keyframe is asked for, as libwebrtc does for H.264.
+        if unit.after_loss && !unit.keyframe {
+            need_keyframe = true;
+        }
         if need_keyframe && !unit.keyframe {
             ask(true, &mut last_request);
             continue;
