@@ -117,6 +117,10 @@ async fn invalid_input_shows_the_rule_with_its_code_and_sends_nothing() {
     );
 
     gui.join("", "alice").await;
+    // The form clears the last message and sets the new one once the check returns: wait for
+    // this one's words, then read its code.
+    gui.wait_text("validation-message", |t| t.contains("Enter a room ID"))
+        .await;
     assert_eq!(
         gui.attr("validation-message", "data-code").await.as_deref(),
         Some("-3318")

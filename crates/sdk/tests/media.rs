@@ -109,14 +109,23 @@ async fn three_clients_see_and_hear_each_other_through_the_sfu() {
     let mut views = vec![];
     let mut ears = vec![];
     for (i, c) in clients.iter_mut().enumerate() {
-        for other in users.iter().filter(|u| **u != users[i]) {
-            c.wait_for(|e| is_available(e, other, true, true)).await;
+        let others: Vec<&str> = users.iter().copied().filter(|u| *u != users[i]).collect();
+        // The others publish in any order: wait for both before taking either (an event for
+        // one that came while waiting for the other would be gone).
+        let mut waiting = others.clone();
+        while !waiting.is_empty() {
+            let e = c
+                .wait_for(|e| waiting.iter().any(|w| is_available(e, w, true, true)))
+                .await;
+            waiting.retain(|w| !is_available(&e, w, true, true));
+        }
+        for other in others {
             let (view, rx) = frame_channel(64);
             c.cloud.start_remote_view(other, 0, Some(view));
-            views.push((users[i], *other, rx));
+            views.push((users[i], other, rx));
             let (sink, rx) = frame_channel(200);
             c.cloud.set_remote_audio_sink(other, Some(sink));
-            ears.push((users[i], *other, rx));
+            ears.push((users[i], other, rx));
         }
     }
     // Pictures: counters strictly increase, stamps read, and the delay is plausible.

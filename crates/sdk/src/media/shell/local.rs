@@ -5,11 +5,12 @@
 //! (thread joins) block, so the shell runs both on blocking threads.
 
 use super::adjust_res::ResolutionStep;
+use super::keyframe_gate::KeyframeGate;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use trtc_media::codec::h264::{ContentHint, H264Config, H264Encoder};
 use trtc_media::codec::opus::{frame_samples, OpusEncoder};
@@ -153,6 +154,7 @@ impl LocalStream {
                 ctl.bitrate_bps.store(u64::from(ceiling), Ordering::Relaxed);
                 let mut first_frame = Some(first_frame);
                 let mut pace = FramePace::default();
+                let mut keyframes = KeyframeGate::default();
                 let mut steps = (param.enable_adjust_res && kind == StreamKind::Big)
                     .then(|| ResolutionStep::new(param.encoded_size().0, floor));
                 while !ctl.stop.load(Ordering::Relaxed) {
@@ -175,7 +177,7 @@ impl LocalStream {
                     let estimate = ctl.estimate_bps.load(Ordering::Relaxed);
                     if estimate > 0 {
                         let floor = match steps.as_mut() {
-                            Some(s) => s.follow(std::time::Instant::now(), estimate),
+                            Some(s) => s.follow(Instant::now(), estimate),
                             None => floor,
                         };
                         let (rate, share) = pace.follow(estimate, floor.min(ceiling), ceiling);
@@ -183,11 +185,15 @@ impl LocalStream {
                         ctl.bitrate_bps
                             .store((f64::from(rate) * share) as u64, Ordering::Relaxed);
                     }
-                    let keyframe_wanted = ctl.keyframe.load(Ordering::Relaxed);
+                    let now = Instant::now();
+                    let sending_bps = ctl.bitrate_bps.load(Ordering::Relaxed);
+                    let keyframe_wanted =
+                        ctl.keyframe.load(Ordering::Relaxed) && keyframes.allows(now, sending_bps);
                     if !pace.take(keyframe_wanted) || (!keyframe_wanted && out.send_queue_full()) {
                         continue;
                     }
-                    if ctl.keyframe.swap(false, Ordering::Relaxed) {
+                    if keyframe_wanted {
+                        ctl.keyframe.store(false, Ordering::Relaxed);
                         encoder.request_keyframe();
                     }
                     let halvings = steps.as_ref().map_or(0, ResolutionStep::level);
@@ -197,6 +203,9 @@ impl LocalStream {
                     ctl.height.store(frame.height as u32, Ordering::Relaxed);
                     match encoder.encode(&frame) {
                         Ok(Some(au)) => {
+                            if au.keyframe {
+                                keyframes.made(now, au.data.len());
+                            }
                             ctl.frames.fetch_add(1, Ordering::Relaxed);
                             ctl.bytes.fetch_add(au.data.len() as u64, Ordering::Relaxed);
                             if !out.push(Encoded {

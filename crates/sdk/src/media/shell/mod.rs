@@ -5,6 +5,7 @@
 //! back as inputs. The core's inbox never queues behind any of them.
 
 mod adjust_res;
+mod keyframe_gate;
 mod links;
 mod local;
 mod open;
