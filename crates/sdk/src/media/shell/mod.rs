@@ -17,10 +17,9 @@ use super::core::{
 use super::{DeviceSelection, SourceChoice};
 use links::SubscriberOp;
 use local::{EncodedSink, LocalStream};
-use remote::{RemoteMedia, RemoteStream, Unit};
+use remote::{DecoderInput, RemoteMedia, RemoteStream, Unit};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -94,7 +93,7 @@ struct Running {
 
 /// Access units' way from the subscriber's tasks to each stream's decoder, by user then kind
 /// (looked up with the frame's own `&str`: no allocation per frame).
-type Routes = Arc<parking_lot::RwLock<HashMap<String, HashMap<StreamKind, SyncSender<Unit>>>>>;
+type Routes = Arc<parking_lot::RwLock<HashMap<String, HashMap<StreamKind, DecoderInput>>>>;
 
 struct Shell {
     core: MediaCore,
@@ -159,9 +158,8 @@ impl Shell {
             let routes = Arc::clone(&routes);
             Arc::new(move |f: RemoteFrame| {
                 let routes = routes.read();
-                if let Some(tx) = routes.get(&*f.user_id).and_then(|r| r.get(&f.kind)) {
-                    // A decoder that is behind drops the unit and resynchronises.
-                    let _ = tx.try_send(Unit {
+                if let Some(input) = routes.get(&*f.user_id).and_then(|r| r.get(&f.kind)) {
+                    input.push(Unit {
                         data: f.data,
                         rtp_timestamp: f.rtp_timestamp,
                         keyframe: f.keyframe,

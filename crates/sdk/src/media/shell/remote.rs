@@ -5,7 +5,7 @@
 use super::super::core::DecodeCounters;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +30,28 @@ pub(crate) struct Unit {
     pub keyframe: bool,
     /// A unit before it was lost (see `RemoteFrame::after_loss`).
     pub after_loss: bool,
+}
+
+/// Where the transport hands a decoder its access units.
+#[derive(Debug, Clone)]
+pub(crate) struct DecoderInput {
+    tx: SyncSender<Unit>,
+    /// A unit was dropped because the decoder was behind; the next one handed over says so.
+    overflowed: Arc<AtomicBool>,
+}
+
+impl DecoderInput {
+    /// Hands `unit` over without waiting. A decoder [`DECODE_QUEUE`] units behind loses it,
+    /// and the next unit is marked as following a loss, exactly as one the network lost: a
+    /// P picture decoded without the one before it would be corrupted.
+    pub fn push(&self, mut unit: Unit) {
+        unit.after_loss |= self.overflowed.load(Ordering::Relaxed);
+        match self.tx.try_send(unit) {
+            Ok(()) => self.overflowed.store(false, Ordering::Relaxed),
+            Err(TrySendError::Full(_)) => self.overflowed.store(true, Ordering::Relaxed),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
 }
 
 /// What a decoder counts; read into each snapshot.
@@ -71,7 +93,7 @@ pub(crate) type AudioSlot = Arc<Mutex<Option<FrameSink<AudioFrame>>>>;
 
 /// A running decoder.
 pub(crate) struct RemoteStream {
-    input: Option<SyncSender<Unit>>,
+    input: Option<DecoderInput>,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<ReceiveStats>,
     /// Video: a view is open; audio: not muted.
@@ -91,7 +113,7 @@ impl std::fmt::Debug for RemoteStream {
 impl RemoteStream {
     /// Where the transport hands this decoder its access units (it drops them when the
     /// decoder is behind).
-    pub fn input(&self) -> Option<SyncSender<Unit>> {
+    pub fn input(&self) -> Option<DecoderInput> {
         self.input.clone()
     }
 
@@ -106,7 +128,10 @@ impl RemoteStream {
     ) -> RemoteStream {
         let (tx, rx) = sync_channel::<Unit>(DECODE_QUEUE);
         let mut stream = RemoteStream {
-            input: Some(tx),
+            input: Some(DecoderInput {
+                tx,
+                overflowed: Arc::default(),
+            }),
             thread: None,
             stats: Arc::default(),
             active: Arc::new(AtomicBool::new(active)),
@@ -314,4 +339,50 @@ fn audio_loop(
         "audio stream ended"
     );
     mixer.remove(user_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(n: u32) -> Unit {
+        Unit {
+            data: vec![],
+            rtp_timestamp: n,
+            keyframe: false,
+            after_loss: false,
+        }
+    }
+
+    #[test]
+    fn a_unit_a_busy_decoder_lost_marks_the_next_one() {
+        let (tx, rx) = sync_channel(2);
+        let input = DecoderInput {
+            tx,
+            overflowed: Arc::default(),
+        };
+        for n in 0..3 {
+            input.push(unit(n));
+        }
+        let queued: Vec<(u32, bool)> = rx
+            .try_iter()
+            .map(|u| (u.rtp_timestamp, u.after_loss))
+            .collect();
+        assert_eq!(
+            queued,
+            vec![(0, false), (1, false)],
+            "the third had no room"
+        );
+        input.push(unit(3));
+        input.push(unit(4));
+        let queued: Vec<(u32, bool)> = rx
+            .try_iter()
+            .map(|u| (u.rtp_timestamp, u.after_loss))
+            .collect();
+        assert_eq!(
+            queued,
+            vec![(3, true), (4, false)],
+            "the one after it says so"
+        );
+    }
 }
