@@ -127,16 +127,14 @@ impl Assembler {
             self.consume(p, now, deliver);
             return 0;
         }
-        // Filling a gap: it was seen when the first packet after it arrived.
         let seq = h.sequence_number;
-        let gap_seen = self
-            .held
-            .iter()
-            .filter(|(s, _)| (1..0x8000).contains(&s.wrapping_sub(seq)))
-            .min_by_key(|(s, _)| s.wrapping_sub(seq))
-            .map(|(_, after)| after.arrived);
-        if let Some(seen) = gap_seen {
-            self.repair.filled(seen, now);
+        if ahead == 0 {
+            // The gap in front fills; it was seen when the first packet after it arrived.
+            // (Holes further back fill about as late and would only say the same again.)
+            let seen = self.held.iter().min_by_key(|(s, _)| s.wrapping_sub(seq));
+            if let Some((_, after)) = seen {
+                self.repair.filled(after.arrived, now);
+            }
         }
         self.held.entry(seq).or_insert(p);
         let mut lost = 0;
@@ -317,24 +315,27 @@ mod tests {
     /// Feeds `(seq, timestamp, marker, ms after start)` and returns the tags of each access
     /// unit delivered, and the packets counted lost.
     fn run(packets: &[(u16, u32, bool, u64)]) -> (Vec<Vec<u8>>, u64) {
-        let start = Instant::now();
         let out = RefCell::new(vec![]);
-        let deliver = |f: RemoteFrame| {
+        let lost = feed(packets, &|f: RemoteFrame| {
             // Annex B: each NAL unit is 00 00 00 01 41 tag 00; keep the tags.
             let tags = f.data.chunks(7).map(|c| c[5]).collect();
             out.borrow_mut().push(tags);
-        };
-        let mut a = Assembler::new("u".into(), StreamKind::Big);
-        let mut lost = 0;
-        for &(seq, ts, marker, ms) in packets {
-            let tag = seq as u8;
-            lost += a.push(
-                &packet(seq, ts, marker, tag),
-                start + Duration::from_millis(ms),
-                &deliver,
-            );
-        }
+        });
         (out.into_inner(), lost)
+    }
+
+    /// Feeds `(seq, timestamp, marker, ms after start)` (each packet tagged with its `seq`) to
+    /// a new video assembler; returns the packets counted lost.
+    fn feed(packets: &[(u16, u32, bool, u64)], deliver: &dyn Fn(RemoteFrame)) -> u64 {
+        let start = Instant::now();
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        packets
+            .iter()
+            .map(|&(seq, ts, marker, ms)| {
+                let p = packet(seq, ts, marker, seq as u8);
+                a.push(&p, start + Duration::from_millis(ms), deliver)
+            })
+            .sum()
     }
 
     #[test]
@@ -442,20 +443,17 @@ mod tests {
     #[test]
     fn the_picture_after_a_lost_one_says_so() {
         // Picture 20 loses its last packet (3) for good; 30 and 40 arrive whole.
-        let start = Instant::now();
         let out = RefCell::new(vec![]);
-        let deliver = |f: RemoteFrame| out.borrow_mut().push((f.rtp_timestamp, f.after_loss));
-        let mut a = Assembler::new("u".into(), StreamKind::Big);
-        for (seq, ts, marker, ms) in [
+        let packets = [
             (1, 10, true, 0),
             (2, 20, false, 66),
             (4, 30, true, 133),
             (5, 40, true, 400),
             (6, 50, true, 466),
-        ] {
-            let p = packet(seq, ts, marker, seq as u8);
-            a.push(&p, start + Duration::from_millis(ms), &deliver);
-        }
+        ];
+        feed(&packets, &|f: RemoteFrame| {
+            out.borrow_mut().push((f.rtp_timestamp, f.after_loss))
+        });
         // 30 went with the gap (its first packet may have been the lost one), so 40 is the
         // first whole picture after the loss.
         assert_eq!(out.into_inner(), vec![(10, false), (40, true), (50, false)]);
@@ -480,19 +478,16 @@ mod tests {
 
     #[test]
     fn a_picture_held_behind_a_gap_reports_its_wait() {
-        let start = Instant::now();
         let held = RefCell::new(vec![]);
-        let deliver = |f: RemoteFrame| held.borrow_mut().push(f.held.as_millis());
-        let mut a = Assembler::new("u".into(), StreamKind::Big);
-        for (seq, ts, marker, ms) in [
+        let packets = [
             (1, 10, false, 0),
             (3, 10, true, 2),
             (2, 10, false, 60),
             (4, 20, true, 70),
-        ] {
-            let p = packet(seq, ts, marker, seq as u8);
-            a.push(&p, start + Duration::from_millis(ms), &deliver);
-        }
+        ];
+        feed(&packets, &|f: RemoteFrame| {
+            held.borrow_mut().push(f.held.as_millis())
+        });
         assert_eq!(held.into_inner(), vec![60, 0]);
     }
 
