@@ -361,27 +361,20 @@ mod tests {
             tx,
             overflowed: Arc::default(),
         };
+        let queued = || -> Vec<(u32, bool)> {
+            rx.try_iter()
+                .map(|u| (u.rtp_timestamp, u.after_loss))
+                .collect()
+        };
         for n in 0..3 {
             input.push(unit(n));
         }
-        let queued: Vec<(u32, bool)> = rx
-            .try_iter()
-            .map(|u| (u.rtp_timestamp, u.after_loss))
-            .collect();
-        assert_eq!(
-            queued,
-            vec![(0, false), (1, false)],
-            "the third had no room"
-        );
+        assert_eq!(queued(), [(0, false), (1, false)], "the third had no room");
         input.push(unit(3));
         input.push(unit(4));
-        let queued: Vec<(u32, bool)> = rx
-            .try_iter()
-            .map(|u| (u.rtp_timestamp, u.after_loss))
-            .collect();
         assert_eq!(
-            queued,
-            vec![(3, true), (4, false)],
+            queued(),
+            [(3, true), (4, false)],
             "the one after it says so"
         );
     }
