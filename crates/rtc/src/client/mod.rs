@@ -11,6 +11,7 @@ mod overrun;
 mod pacer;
 mod publisher;
 mod repair_wait;
+mod rtt;
 mod stale;
 mod subscriber;
 

@@ -14,6 +14,7 @@
 //!   NACK of a lost retransmission again spends the link on repairs of repairs.
 //! - Video that has waited [`STALE_AFTER`] is dropped rather than sent late (see [`super::stale`]).
 
+use super::rtt::RttMeter;
 use super::stale::{Staleness, VideoPacket, STALE_AFTER};
 use rtc::interceptor::{Attribute, Interceptor, Pacer, Packet, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;
@@ -57,15 +58,18 @@ pub(super) struct PriorityPacer {
     video_wait_us: Arc<AtomicU64>,
     /// The last `handle_timeout`'s time.
     last_timeout: Option<Instant>,
+    /// Every RTCP packet either way passes here (see `rtt.rs`).
+    rtt: RttMeter,
 }
 
 impl PriorityPacer {
     /// Pacing at `start_bps` until the first target arrives; the target is the estimate times
-    /// `pacing_factor`.
+    /// `pacing_factor`. The media round trip (µs) goes to `rtt_us`.
     pub(super) fn new(
         start_bps: f64,
         pacing_factor: f64,
         video_wait_us: Arc<AtomicU64>,
+        rtt_us: Arc<AtomicU64>,
         on_stale: OnStale,
     ) -> Self {
         PriorityPacer {
@@ -83,6 +87,7 @@ impl PriorityPacer {
             reads: VecDeque::new(),
             video_wait_us,
             last_timeout: None,
+            rtt: RttMeter::new(rtt_us),
         }
     }
 
@@ -145,6 +150,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
             self.resend_budget
                 .set_rate(*bits_per_second / self.pacing_factor * RESEND_SHARE);
         }
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            self.rtt.on_read(msg.now, packets);
+        }
         self.reads.push_back(msg);
         Ok(())
     }
@@ -155,6 +163,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
         let Packet::Rtp(rtp) = &msg.message.packet else {
+            if let Packet::Rtcp(packets) = &msg.message.packet {
+                self.rtt.on_write(msg.now, packets);
+            }
             // RTCP (and whatever else the chain carries) is not paced: feedback is worth
             // something only while it is fresh.
             self.unpaced.push_back(msg);
@@ -344,7 +355,7 @@ mod tests {
         let asked = Arc::new(Mutex::new(vec![]));
         let told = Arc::clone(&asked);
         let on_stale: OnStale = Box::new(move |ssrc| told.lock().unwrap().push(ssrc));
-        let mut pacer = PriorityPacer::new(bps, 1.0, Arc::clone(wait), on_stale);
+        let mut pacer = PriorityPacer::new(bps, 1.0, Arc::clone(wait), Arc::default(), on_stale);
         pacer.bind_local_stream(&StreamInfo {
             ssrc: AUDIO,
             mime_type: "audio/opus".into(),

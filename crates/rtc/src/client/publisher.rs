@@ -67,6 +67,8 @@ struct Feedback {
     /// Packets the server's TWCC feedback reported received, and not received.
     received: AtomicU64,
     lost: AtomicU64,
+    /// The media round trip, µs, 0 until measured (the pacer's, see `rtt.rs`).
+    rtt_us: Arc<AtomicU64>,
 }
 
 /// Publishes the estimator's target and the feedback's loss counts.
@@ -237,6 +239,9 @@ pub struct PublisherStats {
     pub feedback_received: u64,
     /// See `feedback_received`.
     pub feedback_lost: u64,
+    /// The media path's round trip from RTCP reports, ms; `None` until the server has answered
+    /// a sender report.
+    pub rtt_ms: Option<u32>,
 }
 
 /// The publisher connection.
@@ -305,6 +310,7 @@ impl Publisher {
                 START_BPS * PACING_FACTOR,
                 PACING_FACTOR,
                 send_queue,
+                Arc::clone(&feedback.rtt_us),
                 on_stale,
             ),
         );
@@ -473,6 +479,10 @@ impl Publisher {
             target_bps: self.feedback.target_bps.load(Ordering::Relaxed),
             feedback_received: self.feedback.received.load(Ordering::Relaxed),
             feedback_lost: self.feedback.lost.load(Ordering::Relaxed),
+            rtt_ms: match self.feedback.rtt_us.load(Ordering::Relaxed) {
+                0 => None,
+                us => Some(us.div_ceil(1_000).min(u64::from(u32::MAX)) as u32),
+            },
         }
     }
 

@@ -383,7 +383,7 @@ impl MediaCore {
         }
         let encoders = self.locals.encoders();
         let quality = quality::Context {
-            rtt_ms: self.stats.rtt_ms,
+            rtt_ms: stats::round_trip(&snapshot, self.stats.rtt_ms),
             configured_bps: encoders.iter().map(|(_, bps)| bps).sum(),
             published: self
                 .remotes

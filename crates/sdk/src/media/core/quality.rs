@@ -235,6 +235,7 @@ mod tests {
             target_bps: 1_000_000,
             feedback_received: got,
             feedback_lost: lost,
+            rtt_ms: None,
         }
     }
 

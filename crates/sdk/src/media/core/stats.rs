@@ -52,6 +52,17 @@ pub(super) struct Statistics {
     pub rtt_ms: Option<u32>,
 }
 
+/// The round trip to the server: the media path's (RTCP sender and receiver reports) while we
+/// publish and the server has answered, else the signalling heartbeat's. The media path's is the
+/// one the pictures and the sound take; a receive-only member sends no sender reports, and its
+/// heartbeat goes to the same server.
+pub(super) fn round_trip(snap: &Snapshot, heartbeat_ms: Option<u32>) -> Option<u32> {
+    snap.publisher
+        .as_ref()
+        .and_then(|p| p.rtt_ms)
+        .or(heartbeat_ms)
+}
+
 fn kbps(bytes: u64, secs: f64) -> u32 {
     (bytes as f64 * 8.0 / secs / 1000.0).round() as u32
 }
@@ -86,7 +97,7 @@ impl Statistics {
         if elapsed < super::STATS_INTERVAL {
             return None;
         }
-        let rtt = self.rtt_ms.unwrap_or(0);
+        let rtt = round_trip(snap, self.rtt_ms).unwrap_or(0);
         let report = measure(elapsed.as_secs_f64(), base, snap, speaker_on, rtt);
         let (local_quality, remote_quality) = super::quality::measure(base, snap, quality);
         self.base = Some((now, snap.clone()));
@@ -411,6 +422,28 @@ mod tests {
             share_bandwidth(10_000, &[(StreamKind::Big, 1)]),
             [(StreamKind::Big, 1)]
         );
+    }
+
+    #[test]
+    fn the_round_trip_is_the_media_paths_once_measured() {
+        let mut snap = Snapshot::default();
+        assert_eq!(round_trip(&snap, None), None);
+        assert_eq!(
+            round_trip(&snap, Some(3)),
+            Some(3),
+            "receive-only: the heartbeat's"
+        );
+        snap.publisher = Some(PublisherStats::default());
+        assert_eq!(
+            round_trip(&snap, Some(3)),
+            Some(3),
+            "no report answered yet"
+        );
+        snap.publisher = Some(PublisherStats {
+            rtt_ms: Some(210),
+            ..Default::default()
+        });
+        assert_eq!(round_trip(&snap, Some(3)), Some(210));
     }
 
     #[test]
