@@ -53,18 +53,9 @@ fn h264_keeps_stamps_in_order_and_keyframes_on_request() {
             counters.push(s.counter);
         }
         assert_eq!(counters, (0..75).collect::<Vec<_>>());
-        // A keyframe first, one on request, and (OpenH264 restarts its period after a forced
-        // one) never more than two seconds between keyframes.
-        assert_eq!(keyframes[..2], [0, 20], "{res:?}: {keyframes:?}");
-        let interval = p.video_fps * 2;
-        assert!(
-            keyframes.windows(2).all(|k| k[1] - k[0] <= interval),
-            "{res:?}: {keyframes:?}"
-        );
-        assert!(
-            75 - keyframes.last().unwrap() <= interval,
-            "{res:?}: {keyframes:?}"
-        );
+        // A keyframe first, one on request, and no other within five seconds: the periodic
+        // one is a safety net ten seconds apart (whoever needs one asks).
+        assert_eq!(keyframes, [0, 20], "{res:?}");
         // Five seconds at 15 fps: the rate control lands near the target, not several times over.
         let kbps = bytes as f64 * 8.0 / 5.0 / 1000.0;
         let target = f64::from(p.video_bitrate);
@@ -80,8 +71,12 @@ fn h264_keeps_stamps_in_order_and_keyframes_on_request() {
 #[test]
 fn h264_bitrate_changes_take_effect_without_a_keyframe() {
     let p = param(TrtcVideoResolution::R640x360, 15);
-    let config = H264Config::from_trtc(&p, ContentHint::Camera);
-    let interval = config.keyframe_interval;
+    // A keyframe every 2 s, so each window starts as far from one as the others: OpenH264
+    // spends the pictures after a keyframe refining it, whatever the target.
+    let config = H264Config {
+        keyframe_interval: 30,
+        ..H264Config::from_trtc(&p, ContentHint::Camera)
+    };
     let mut enc = H264Encoder::new(config).unwrap();
     let (w, h) = p.encoded_size();
     // Every frame in order (the encoder counts them for its periodic keyframes); each window
@@ -101,7 +96,6 @@ fn h264_bitrate_changes_take_effect_without_a_keyframe() {
         (bytes, keyframe)
     };
     let (high, _) = window(&mut enc, 5);
-    assert!(interval == 30, "the windows sit between keyframes");
     enc.set_bitrate(120_000);
     let (low, low_key) = window(&mut enc, 35);
     enc.set_bitrate(p.video_bitrate * 1000);

@@ -23,6 +23,14 @@ use openh264::encoder::{
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
 
+/// The periodic keyframe's interval: only a safety net. Whoever needs a keyframe asks (the
+/// server for a new subscriber, a receiver after a loss), and a periodic one is a burst no link
+/// asked for: OpenH264 codes an IDR coarse and spends the next second of P pictures refining
+/// it (640x360: a 16 KB IDR, then 8–11 KB pictures where 1.5 KB had been enough), several times
+/// a 300 kbps link for a second. Every 2 s, that alone overran such a link, whatever the
+/// congestion controller did.
+pub const KEYFRAME_EVERY_SECS: u32 = 10;
+
 /// What the pictures are: it picks OpenH264's tuning (camera or screen content).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentHint {
@@ -50,13 +58,13 @@ pub struct H264Config {
 }
 
 impl H264Config {
-    /// Settings for a TRTC encoder parameter set: its bitrate and fps, a keyframe every two
-    /// seconds, QP 10–51.
+    /// Settings for a TRTC encoder parameter set: its bitrate and fps, a keyframe every
+    /// [`KEYFRAME_EVERY_SECS`], QP 10–51.
     pub fn from_trtc(p: &TrtcVideoEncParam, content: ContentHint) -> Self {
         H264Config {
             bitrate_bps: p.video_bitrate.max(30) * 1000,
             fps: p.video_fps.max(1) as f32,
-            keyframe_interval: p.video_fps.max(1) * 2,
+            keyframe_interval: p.video_fps.max(1) * KEYFRAME_EVERY_SECS,
             qp: (10, 51),
             content,
         }

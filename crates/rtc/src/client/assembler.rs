@@ -8,7 +8,8 @@
 //! everything held is consumed at once. A gap still open after that is given up: the access
 //! unit it belonged to is dropped (the decoder then asks for a keyframe) and the packets
 //! behind it go on. Frames that arrive whole are never held, so loss costs delay only while
-//! it lasts.
+//! it lasts. A keyframe that arrives whole behind a gap ends the wait at once: nothing before
+//! it is needed to go on, and after a loss it is what the decoder waits for.
 //!
 //! Audio behind a gap is held only as long as the stream's jitter says a packet may be late
 //! ([`Assembler::set_audio_wait`]: on a steady link a few ms, at most [`MAX_AUDIO_WAIT`]):
@@ -16,6 +17,7 @@
 //! in-band FEC cover, but on a jittery path packets overtake each other (±30 ms of jitter
 //! reorders about a fifth of 20 ms packets), and one played in order beats one concealed.
 
+use super::h264::{begins_keyframe, has_idr, stap_a_well_formed};
 use super::repair_wait::RepairWait;
 use super::subscriber::RemoteFrame;
 use bytes::Bytes;
@@ -52,6 +54,8 @@ pub(crate) struct Assembler {
     next_seq: Option<u16>,
     /// Packets beyond `next_seq`, waiting for the gap before them to fill.
     held: HashMap<u16, Held>,
+    /// Those of them that begin a keyframe.
+    keyframes_held: Vec<u16>,
     /// Packets were given up just before `next_seq`.
     skipped: bool,
     /// An access unit since the last one delivered was incomplete and dropped: the next one
@@ -77,6 +81,7 @@ impl Assembler {
             h264: H264Packet::default(),
             next_seq: None,
             held: HashMap::new(),
+            keyframes_held: Vec::new(),
             skipped: false,
             dropped_unit: false,
             timestamp: None,
@@ -136,6 +141,9 @@ impl Assembler {
                 self.repair.filled(after.arrived, now);
             }
         }
+        if begins_keyframe(&p.payload) && !self.held.contains_key(&seq) {
+            self.keyframes_held.push(seq);
+        }
         self.held.entry(seq).or_insert(p);
         let mut lost = 0;
         loop {
@@ -149,17 +157,46 @@ impl Assembler {
                 return lost;
             };
             let seen = first_after.arrived;
-            if now.duration_since(seen) < self.repair.wait() && self.held.len() <= MAX_HELD {
-                return lost;
-            }
-            // Give the gap up: go on from the oldest packet held.
-            lost += u64::from(oldest.wrapping_sub(next));
-            for k in 0..oldest.wrapping_sub(next).min(MAX_HELD as u16) {
+            let (to, keyframe) = match self.whole_keyframe_held(next) {
+                Some(keyframe) => (keyframe, true),
+                None if now.duration_since(seen) < self.repair.wait()
+                    && self.held.len() <= MAX_HELD =>
+                {
+                    return lost;
+                }
+                None => (oldest, false),
+            };
+            // Give the gap up: go on from the oldest packet held, or from the keyframe (the
+            // pictures held before it go with the gap).
+            let gap = to.wrapping_sub(next);
+            let before = self.held.len();
+            self.held.retain(|s, _| s.wrapping_sub(to) < 0x8000);
+            lost += u64::from(gap) - (before - self.held.len()) as u64;
+            for k in 0..gap.min(MAX_HELD as u16) {
                 self.repair.gave_up(next.wrapping_add(k), seen);
             }
-            self.next_seq = Some(oldest);
-            self.skipped = true;
+            self.next_seq = Some(to);
+            if keyframe {
+                // It begins its unit: whole, though units before it were not.
+                self.dropped_unit = true;
+            } else {
+                self.skipped = true;
+            }
         }
+    }
+
+    /// The first packet of a keyframe held ahead of `next` whose every packet is here.
+    fn whole_keyframe_held(&mut self, next: u16) -> Option<u16> {
+        let held = &self.held;
+        self.keyframes_held
+            .retain(|&k| held.contains_key(&k) && k.wrapping_sub(next) < 0x8000);
+        self.keyframes_held.iter().copied().find(|&first| {
+            let timestamp = held[&first].timestamp;
+            (0..MAX_HELD as u16)
+                .map(|i| held.get(&first.wrapping_add(i)))
+                .take_while(|p| p.is_some_and(|p| p.timestamp == timestamp))
+                .any(|p| p.is_some_and(|p| p.marker))
+        })
     }
 
     fn push_audio(
@@ -232,6 +269,10 @@ impl Assembler {
                 self.dropped_unit = true;
             }
             self.buf.clear();
+            // The depacketiser keeps a fragmented NAL unit's start until its end: an end lost
+            // with the last unit would be glued onto this unit's first fragmented NAL unit
+            // (keyframes after a loss arrived whole and still failed to decode).
+            self.h264 = H264Packet::default();
             self.broken = skipped;
             self.timestamp = Some(p.timestamp);
             self.started = Some(p.arrived);
@@ -271,29 +312,6 @@ impl Assembler {
             self.started = None;
         }
     }
-}
-
-/// Whether an Annex B access unit holds an IDR slice.
-fn has_idr(au: &[u8]) -> bool {
-    au.windows(4)
-        .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && (w[3] & 0x1f) == 5)
-}
-
-/// Whether every aggregation unit of a STAP-A payload has its two length bytes (other NAL
-/// types are not aggregates and pass).
-fn stap_a_well_formed(payload: &[u8]) -> bool {
-    const STAP_A: u8 = 24;
-    if payload.first().map(|b| b & 0x1f) != Some(STAP_A) {
-        return true;
-    }
-    let mut offset = 1;
-    while offset < payload.len() {
-        let Some(size) = payload.get(offset..offset + 2) else {
-            return false;
-        };
-        offset += 2 + (usize::from(size[0]) << 8 | usize::from(size[1]));
-    }
-    true
 }
 
 #[cfg(test)]
@@ -457,6 +475,59 @@ mod tests {
         // 30 went with the gap (its first packet may have been the lost one), so 40 is the
         // first whole picture after the loss.
         assert_eq!(out.into_inner(), vec![(10, false), (40, true), (50, false)]);
+    }
+
+    #[test]
+    fn a_whole_keyframe_behind_a_gap_goes_on_at_once() {
+        // Picture 20 loses packet 3; the keyframe 30 (4: SPS, 5: IDR) arrives whole 1 ms
+        // after packet 2, long before any repair could.
+        let out = RefCell::new(vec![]);
+        let start = Instant::now();
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        let deliver = |f: RemoteFrame| {
+            out.borrow_mut()
+                .push((f.rtp_timestamp, f.keyframe, f.after_loss))
+        };
+        let mut sps = packet(4, 30, false, 4);
+        sps.payload = Bytes::from(vec![0x67, 4, 0]);
+        let mut idr = packet(5, 30, true, 5);
+        idr.payload = Bytes::from(vec![0x65, 5, 0]);
+        let at = |ms| start + Duration::from_millis(ms);
+        a.push(&packet(1, 10, true, 1), at(0), &deliver);
+        a.push(&packet(2, 20, false, 2), at(66), &deliver);
+        assert_eq!(a.push(&sps, at(67), &deliver), 0, "a gap, waited on");
+        assert_eq!(
+            a.push(&idr, at(67), &deliver),
+            1,
+            "the keyframe ends the wait"
+        );
+        a.push(&packet(6, 40, true, 6), at(133), &deliver);
+        assert_eq!(
+            out.into_inner(),
+            vec![(10, false, false), (30, true, true), (40, false, false)]
+        );
+    }
+
+    #[test]
+    fn a_fragment_lost_with_its_unit_leaves_nothing_in_the_next() {
+        // Unit 10: an IDR fragment's start (1) whose end (2) is lost; unit 20, whole behind
+        // the gap: an SPS (3) and an IDR in two fragments (4, 5).
+        let with = |seq, ts, marker, payload: Vec<u8>| {
+            let mut p = packet(seq, ts, marker, 0);
+            p.payload = Bytes::from(payload);
+            p
+        };
+        let out = RefCell::new(vec![]);
+        let start = Instant::now();
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        let deliver = |f: RemoteFrame| out.borrow_mut().push(f.data);
+        a.push(&with(1, 10, false, vec![0x7c, 0x85, 0xaa]), start, &deliver);
+        a.push(&with(3, 20, false, vec![0x67, 0xbb, 0]), start, &deliver);
+        a.push(&with(4, 20, false, vec![0x7c, 0x85, 0xcc]), start, &deliver);
+        a.push(&with(5, 20, true, vec![0x7c, 0x45, 0xdd]), start, &deliver);
+        let sps = [0, 0, 0, 1, 0x67, 0xbb, 0];
+        let idr = [0, 0, 0, 1, 0x65, 0xcc, 0xdd];
+        assert_eq!(out.into_inner(), vec![[sps, idr].concat()]);
     }
 
     #[test]

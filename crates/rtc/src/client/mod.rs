@@ -7,10 +7,13 @@
 //! are about (a connection replaced by a new one may still report its end).
 
 pub(crate) mod assembler;
+mod h264;
 mod overrun;
 mod pacer;
 mod publisher;
+mod ramp;
 mod repair_wait;
+mod resend_budget;
 mod rtt;
 mod stale;
 mod subscriber;
@@ -46,7 +49,19 @@ pub enum PeerEvent {
     /// A keyframe of this local stream is wanted: the server asked (for one of its
     /// subscribers), or the pacer dropped the stream's stale pictures.
     KeyframeRequested(StreamKind),
+    /// The congestion controller's target fell to `bps` (by more than
+    /// [`TARGET_FELL_BY`] since the last one told): the encoders must follow before the next
+    /// statistics snapshot, or they keep overrunning the link meanwhile.
+    TargetFell {
+        /// The publisher connection.
+        conn: u64,
+        /// The new target, bits per second.
+        bps: u64,
+    },
 }
+
+/// A fall of the target by this share is told at once ([`PeerEvent::TargetFell`]).
+pub const TARGET_FELL_BY: f64 = 0.1;
 
 /// The local address media binds: the one the OS routes to the signalling server through, so
 /// host candidates are reachable from it (loopback for a local server).

@@ -14,6 +14,7 @@
 //!   NACK of a lost retransmission again spends the link on repairs of repairs.
 //! - Video that has waited [`STALE_AFTER`] is dropped rather than sent late (see [`super::stale`]).
 
+use super::resend_budget::Budget;
 use super::rtt::RttMeter;
 use super::stale::{Staleness, VideoPacket, STALE_AFTER};
 use rtc::interceptor::{Attribute, Interceptor, Pacer, Packet, StreamInfo, TaggedPacket};
@@ -31,17 +32,42 @@ use std::time::{Duration, Instant};
 pub(super) const RESEND_SHARE: f64 = 0.3;
 /// The retransmission budget holds at most this much of its rate: a NACK names a run of
 /// packets at once, and a lost picture's packets are all wanted together.
-const RESEND_BURST: Duration = Duration::from_millis(500);
+pub(super) const RESEND_BURST: Duration = Duration::from_millis(500);
 /// …and never less than this many full-sized packets.
-const RESEND_BURST_PACKETS: f64 = 4.0;
+pub(super) const RESEND_BURST_PACKETS: f64 = 4.0;
+
+/// What the pacer and the congestion controller share.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// The estimate, bps: the target arrives multiplied by a pacing factor that varies, and
+    /// the retransmission budget is a share of the estimate itself.
+    pub(super) estimate_bps: AtomicU64,
+    /// The media round trip, µs; 0 until measured (see `rtt.rs`).
+    pub(super) rtt_us: AtomicU64,
+    /// Counts the times the link was unmistakably overrun (`overrun.rs`): each time, the video
+    /// queued here is dropped at once and a keyframe asked for. The link's queue has already
+    /// lost some of what went before it, so a keyframe is needed anyway, and every packet
+    /// still sent of the pictures before it only delays that keyframe. Then video waits here
+    /// for [`Shared::drain_us`] (at most [`MAX_DRAIN`]): sent into the full queue, the
+    /// keyframe lost its first packets there, and the pictures stopped for 2 s more.
+    pub(super) overruns: AtomicU64,
+    /// How long the link's queue takes to drain, µs: the wait it showed at the last overrun.
+    pub(super) drain_us: AtomicU64,
+}
+
+/// The longest video waits for the link's queue to drain after an overrun.
+const MAX_DRAIN: Duration = Duration::from_millis(500);
 
 /// Who is told that a stream's queued video was dropped and a keyframe is the way on.
 pub(super) type OnStale = Box<dyn Fn(u32) + Send + Sync>;
 
 pub(super) struct PriorityPacer {
     bucket: Pacer,
-    /// The pacing rate over the estimate (the target arrives multiplied by it).
-    pacing_factor: f64,
+    shared: Arc<Shared>,
+    /// The overruns acted on.
+    overruns_seen: u64,
+    /// After an overrun, only audio leaves until then.
+    video_held_until: Option<Instant>,
     resend_budget: Budget,
     audio_ssrcs: HashSet<u32>,
     audio: VecDeque<TaggedPacket>,
@@ -63,19 +89,21 @@ pub(super) struct PriorityPacer {
 }
 
 impl PriorityPacer {
-    /// Pacing at `start_bps` until the first target arrives; the target is the estimate times
-    /// `pacing_factor`. The media round trip (µs) goes to `rtt_us`.
+    /// Pacing at `start_bps` until the first target arrives.
     pub(super) fn new(
         start_bps: f64,
-        pacing_factor: f64,
+        shared: Arc<Shared>,
         video_wait_us: Arc<AtomicU64>,
-        rtt_us: Arc<AtomicU64>,
         on_stale: OnStale,
     ) -> Self {
         PriorityPacer {
             bucket: Pacer::new(start_bps),
-            pacing_factor,
-            resend_budget: Budget::new(start_bps / pacing_factor * RESEND_SHARE),
+            resend_budget: Budget::new(
+                shared.estimate_bps.load(Ordering::Relaxed) as f64 * RESEND_SHARE,
+            ),
+            overruns_seen: shared.overruns.load(Ordering::Relaxed),
+            video_held_until: None,
+            shared,
             audio_ssrcs: HashSet::new(),
             audio: VecDeque::new(),
             resends: VecDeque::new(),
@@ -87,7 +115,7 @@ impl PriorityPacer {
             reads: VecDeque::new(),
             video_wait_us,
             last_timeout: None,
-            rtt: RttMeter::new(rtt_us),
+            rtt: RttMeter::default(),
         }
     }
 
@@ -98,12 +126,19 @@ impl PriorityPacer {
         }
     }
 
-    fn head_bits(&self) -> Option<f64> {
-        self.audio
-            .front()
-            .or_else(|| self.resends.front())
-            .or_else(|| self.video.front().map(|v| &v.packet))
-            .map(Self::bits)
+    /// The next packet to leave: audio, else (unless video is held at `now`) a retransmission
+    /// or video.
+    fn head_bits(&self, now: Instant) -> Option<f64> {
+        let audio = self.audio.front().map(Self::bits);
+        if self.video_held_until.is_some_and(|t| now < t) {
+            return audio;
+        }
+        audio.or_else(|| {
+            self.resends
+                .front()
+                .or_else(|| self.video.front().map(|v| &v.packet))
+                .map(Self::bits)
+        })
     }
 
     fn note_video_wait(&self, now: Instant) {
@@ -113,15 +148,16 @@ impl PriorityPacer {
         self.video_wait_us.store(waited, Ordering::Relaxed);
     }
 
-    /// A retransmission is queued if the budget has room and it repairs something that was
-    /// sent; what was dropped as stale stays dropped.
+    /// A retransmission is queued if the budget has room and it repairs something still
+    /// wanted: what was dropped as stale stays dropped, what a newer keyframe replaced stays
+    /// unrepaired.
     fn admit_resend(&mut self, msg: TaggedPacket) {
         let Packet::Rtp(rtp) = &msg.message.packet else {
             return;
         };
         if self
             .staleness
-            .was_dropped(rtp.header.ssrc, rtp.header.sequence_number)
+            .superseded(rtp.header.ssrc, rtp.header.sequence_number)
         {
             return;
         }
@@ -148,10 +184,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
         {
             self.bucket.set_target_bitrate(*bits_per_second);
             self.resend_budget
-                .set_rate(*bits_per_second / self.pacing_factor * RESEND_SHARE);
+                .set_rate(self.shared.estimate_bps.load(Ordering::Relaxed) as f64 * RESEND_SHARE);
         }
         if let Packet::Rtcp(packets) = &msg.message.packet {
             self.rtt.on_read(msg.now, packets);
+            if let Some(us) = self.rtt.smoothed_us() {
+                self.shared.rtt_us.store(us, Ordering::Relaxed);
+            }
         }
         self.reads.push_back(msg);
         Ok(())
@@ -193,15 +232,32 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         self.last_timeout = Some(now);
         self.bucket.refill(now);
-        for ssrc in self.staleness.drop_stale(now, &mut self.video) {
+        let overruns = self.shared.overruns.load(Ordering::Relaxed);
+        let asked = if overruns != self.overruns_seen {
+            self.overruns_seen = overruns;
+            let drain = Duration::from_micros(self.shared.drain_us.load(Ordering::Relaxed));
+            self.video_held_until = Some(now + drain.min(MAX_DRAIN));
+            self.resends.clear();
+            self.staleness.overrun(now, &mut self.video)
+        } else if self.video_held_until.is_some_and(|t| now < t) {
+            // Pictures made before the keyframe are worth nothing; it goes first.
+            self.staleness.overrun(now, &mut self.video);
+            vec![]
+        } else {
+            self.staleness.stale(now, &mut self.video)
+        };
+        for ssrc in asked {
             (self.on_stale)(ssrc);
         }
-        while let Some(bits) = self.head_bits() {
+        let video_held = self.video_held_until.is_some_and(|t| now < t);
+        while let Some(bits) = self.head_bits(now) {
             if !self.bucket.can_release(bits) {
                 break;
             }
             let mut p = if let Some(p) = self.audio.pop_front() {
                 p
+            } else if video_held {
+                break;
             } else if let Some(p) = self.resends.pop_front() {
                 p
             } else if let Some(v) = self.video.pop_front() {
@@ -221,7 +277,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        let release = self.head_bits().and_then(|b| self.bucket.releasable_at(b));
+        let at = self.last_timeout.unwrap_or_else(Instant::now);
+        let mut release = self
+            .head_bits(at)
+            .and_then(|b| self.bucket.releasable_at(b));
+        if let Some(until) = self.video_held_until.filter(|t| at < *t) {
+            if !self.video.is_empty() || !self.resends.is_empty() {
+                release = Some(release.map_or(until, |r| r.min(until)));
+            }
+        }
         // Queued video must also be looked at when it turns stale, even if the rate would
         // hold it longer; once looked at (a keyframe, which stays), not again and again.
         let stale = self
@@ -254,52 +318,6 @@ impl Interceptor for PriorityPacer {
     }
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
-
-/// A token bucket for retransmissions: refills at its rate, holds [`RESEND_BURST`] of it.
-#[derive(Debug)]
-struct Budget {
-    rate_bps: f64,
-    bits: f64,
-    at: Option<Instant>,
-}
-
-impl Budget {
-    /// A full-sized packet, bits.
-    const PACKET_BITS: f64 = 1_500.0 * 8.0;
-
-    fn new(rate_bps: f64) -> Self {
-        let mut b = Budget {
-            rate_bps,
-            bits: 0.0,
-            at: None,
-        };
-        b.bits = b.cap();
-        b
-    }
-
-    fn cap(&self) -> f64 {
-        (self.rate_bps * RESEND_BURST.as_secs_f64()).max(RESEND_BURST_PACKETS * Self::PACKET_BITS)
-    }
-
-    fn set_rate(&mut self, rate_bps: f64) {
-        self.rate_bps = rate_bps;
-        self.bits = self.bits.min(self.cap());
-    }
-
-    /// Spends `bits` if they are there.
-    fn take(&mut self, now: Instant, bits: f64) -> bool {
-        if let Some(at) = self.at {
-            let secs = now.saturating_duration_since(at).as_secs_f64();
-            self.bits = (self.bits + secs * self.rate_bps).min(self.cap());
-        }
-        self.at = Some(now);
-        if self.bits < bits {
-            return false;
-        }
-        self.bits -= bits;
-        true
-    }
 }
 
 #[cfg(test)]
@@ -355,7 +373,11 @@ mod tests {
         let asked = Arc::new(Mutex::new(vec![]));
         let told = Arc::clone(&asked);
         let on_stale: OnStale = Box::new(move |ssrc| told.lock().unwrap().push(ssrc));
-        let mut pacer = PriorityPacer::new(bps, 1.0, Arc::clone(wait), Arc::default(), on_stale);
+        let shared = Shared {
+            estimate_bps: AtomicU64::new(bps as u64),
+            ..Shared::default()
+        };
+        let mut pacer = PriorityPacer::new(bps, Arc::new(shared), Arc::clone(wait), on_stale);
         pacer.bind_local_stream(&StreamInfo {
             ssrc: AUDIO,
             mime_type: "audio/opus".into(),
@@ -458,6 +480,71 @@ mod tests {
             sent(&mut pacer).is_empty(),
             "a dropped packet is not resent"
         );
+    }
+
+    #[test]
+    fn an_overrun_link_drops_the_queued_video_and_asks_for_a_keyframe() {
+        let t0 = Instant::now();
+        let wait = Arc::new(AtomicU64::new(0));
+        // 100 kbps: a keyframe leaves, then P pictures queue behind the rate.
+        let (mut pacer, asked) = pacer(100_000.0, &wait);
+        pacer
+            .handle_write(video(VIDEO, 0, 0, IDR_SLICE, 1_200, t0))
+            .unwrap();
+        for seq in 1..10 {
+            pacer
+                .handle_write(video(VIDEO, seq, 1, P_SLICE, 1_200, t0))
+                .unwrap();
+        }
+        pacer.handle_timeout(t0).unwrap();
+        let before = sent(&mut pacer).len();
+        assert!(before < 10, "P pictures wait: {before} sent");
+        // The link's queue showed 200 ms of wait.
+        pacer.shared.drain_us.store(200_000, Ordering::Relaxed);
+        pacer.shared.overruns.fetch_add(1, Ordering::Relaxed);
+        let now = t0 + Duration::from_millis(10);
+        pacer.handle_timeout(now).unwrap();
+        assert_eq!(*asked.lock().unwrap(), vec![VIDEO], "a keyframe asked for");
+        // It comes, and waits for the link's queue to drain; audio does not.
+        let at = |ms| now + Duration::from_millis(ms);
+        pacer
+            .handle_write(video(VIDEO, 10, 2, IDR_SLICE, 1_200, at(30)))
+            .unwrap();
+        pacer.handle_write(rtp(AUDIO, 0, 100, at(30))).unwrap();
+        pacer.handle_timeout(at(30)).unwrap();
+        assert_eq!(sent(&mut pacer), [(AUDIO, 0)], "only audio while it drains");
+        assert_eq!(pacer.poll_timeout(), Some(at(200)));
+        pacer.handle_timeout(at(200)).unwrap();
+        assert_eq!(
+            sent(&mut pacer),
+            [(VIDEO, 10)],
+            "then the keyframe, not what waited"
+        );
+    }
+
+    #[test]
+    fn what_a_keyframe_replaced_is_not_repaired_and_the_keyframe_is() {
+        let t0 = Instant::now();
+        let wait = Arc::new(AtomicU64::new(0));
+        let (mut pacer, _) = pacer(1_000_000.0, &wait);
+        for seq in 0..5 {
+            pacer
+                .handle_write(video(VIDEO, seq, 0, P_SLICE, 1_200, t0))
+                .unwrap();
+        }
+        for seq in 5..8 {
+            pacer
+                .handle_write(video(VIDEO, seq, 1, IDR_SLICE, 1_200, t0))
+                .unwrap();
+        }
+        pacer.handle_timeout(t0).unwrap();
+        assert_eq!(sent(&mut pacer).len(), 8);
+        let later = t0 + Duration::from_millis(100);
+        for seq in [3, 4, 6] {
+            pacer.handle_write(resend(VIDEO, seq, later)).unwrap();
+        }
+        pacer.handle_timeout(later).unwrap();
+        assert_eq!(sent(&mut pacer), [(VIDEO, 6)], "only the keyframe's packet");
     }
 
     #[test]

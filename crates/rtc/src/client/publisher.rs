@@ -9,8 +9,9 @@
 //! shows in `fraction lost` (5 % dropped on the wire read as ~0 % for video).
 
 use super::overrun::Overrun;
-use super::pacer::PriorityPacer;
-use super::{ConnRole, PeerEvent};
+use super::pacer::{PriorityPacer, Shared};
+use super::ramp::CarefulRamp;
+use super::{ConnRole, PeerEvent, TARGET_FELL_BY};
 use crate::setup::{
     codec, err, gathering, media_engine, next_conn_id, peer_connection, rtc_kind, wait_gathered,
     AnswerAs, Ice, LinkReporter, TransportError,
@@ -51,6 +52,13 @@ const MAX_BPS: f64 = 10_000_000.0;
 /// the queue for good, and at 720p30 pictures waited seconds. The encoders still aim at the
 /// estimate, so on average the pacer only smooths bursts.
 const PACING_FACTOR: f64 = 2.5;
+/// …except after a back-off, until the careful ramp is done: the link has just been overrun,
+/// its queue is full and may be short. A 16 KB keyframe paced at 2.5 × 250 kbps into a 300 kbps
+/// link with 300 ms of queue lost its tail there, its repairs were lost again, and pictures
+/// stopped for seconds; at 1.2 × the estimate (0.85 of what the link delivered), headers and
+/// all, the queue never drained and the next keyframe was lost in it too. At the estimate
+/// itself, the link's queue drains.
+const BACKED_OFF_PACING_FACTOR: f64 = 1.0;
 /// The least a standing queue's cut leaves of the target.
 const MAX_CUT: f64 = 0.5;
 /// A cut this soon after the previous one finds the same queue still standing after a
@@ -62,13 +70,11 @@ const REPEATED_CUT: Duration = Duration::from_secs(2);
 /// What the estimator learns, for statistics and the encoders.
 #[derive(Debug, Default)]
 struct Feedback {
-    /// The congestion controller's target, bps.
-    target_bps: AtomicU64,
+    /// The congestion controller's target (`estimate_bps`), and what the pacer reads.
+    shared: Arc<Shared>,
     /// Packets the server's TWCC feedback reported received, and not received.
     received: AtomicU64,
     lost: AtomicU64,
-    /// The media round trip, µs, 0 until measured (the pacer's, see `rtt.rs`).
-    rtt_us: Arc<AtomicU64>,
 }
 
 /// Publishes the estimator's target and the feedback's loss counts.
@@ -78,87 +84,65 @@ struct ReportingEstimator {
     ramp: CarefulRamp,
     overrun: Overrun,
     last_cut: Option<Instant>,
+    /// Where a fall of the target is told, and the target last told or published rising.
+    fell: TargetFall,
+}
+
+/// Tells the owner of a fall in the target at once; rises wait for its next snapshot.
+struct TargetFall {
+    conn: u64,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    told: f64,
+}
+
+impl TargetFall {
+    fn follow(&mut self, target: f64) {
+        if target < self.told * (1.0 - TARGET_FELL_BY) {
+            let _ = self.events.send(PeerEvent::TargetFell {
+                conn: self.conn,
+                bps: target as u64,
+            });
+            self.told = target;
+        } else if target > self.told {
+            self.told = target;
+        }
+    }
 }
 
 impl ReportingEstimator {
     fn publish(&mut self, now: Instant) {
         let target = self.ramp.limit(now, self.inner.target_bitrate());
+        self.fell.follow(target);
         self.feedback
-            .target_bps
+            .shared
+            .estimate_bps
             .store(target as u64, Ordering::Relaxed);
-    }
-}
-
-/// After a back-off, the way up is taken slowly: GCC alone climbed straight back over a link
-/// it had just overrun (through a 300 kbps cap it fell to ~150 kbps, then was at 320 within
-/// 8 s and lost pictures again; at 8 %/s it still reached the link by the end of a 15 s
-/// squeeze). From the rate it backed off to, the target may grow by
-/// [`Self::GROWTH`] of that rate per second, additively, until it has doubled; then at GCC's
-/// own nominal pace ([`Self::FREE_GROWTH`] a second), never in a jump: GCC's target may
-/// have run far ahead meanwhile (a full queue's flat delay reads "normal" to it).
-#[derive(Debug, Default)]
-struct CarefulRamp {
-    /// The last target given out, and when.
-    last: f64,
-    at: Option<Instant>,
-    /// When the last back-off was, and the rate it went to.
-    held: Option<(Instant, f64)>,
-}
-
-impl CarefulRamp {
-    /// A drop of more than this share of the target is a back-off.
-    const BACKOFF: f64 = 0.15;
-    const GROWTH: f64 = 0.05;
-    /// GCC's increase factor a second (webrtc 0.21's `DEFAULT_INCREASE_FACTOR`).
-    const FREE_GROWTH: f64 = 1.08;
-
-    /// A back-off to `rate` found outside GCC (a standing queue): taken at once, and the way
-    /// back up from it is as careful as from one of GCC's own.
-    fn cut(&mut self, now: Instant, rate: f64) {
-        if self.last == 0.0 || rate < self.last {
-            self.held = Some((now, rate));
-            self.last = rate;
-            self.at = Some(now);
-        }
-    }
-
-    fn limit(&mut self, now: Instant, target: f64) -> f64 {
-        if self.last > 0.0 && target < self.last * (1.0 - Self::BACKOFF) {
-            self.held = Some((now, target));
-        }
-        let limited = match self.held {
-            Some((since, from)) => {
-                let allowed = from * (1.0 + Self::GROWTH * now.duration_since(since).as_secs_f64());
-                if allowed >= 2.0 * from {
-                    self.held = None;
-                }
-                target.min(allowed)
-            }
-            None => match self.at {
-                Some(at) if self.last > 0.0 => {
-                    let secs = now.saturating_duration_since(at).as_secs_f64().min(1.0);
-                    target.min(self.last * Self::FREE_GROWTH.powf(secs))
-                }
-                _ => target,
-            },
-        };
-        self.last = limited;
-        self.at = Some(now);
-        limited
     }
 }
 
 impl BandwidthEstimator for ReportingEstimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
-        if let Some(rate) = self.overrun.on_reports(now, reports) {
-            // At most a halving per cut (one every 600 ms or more): a stalled process reads
-            // like a queue too, and one misread must not leave the call at the floor.
+        if let Some(cut) = self.overrun.on_reports(now, reports) {
+            let rate = cut.rate;
+            // Unless the link unmistakably took less than it was given (`overrun.rs`), at most
+            // a halving per cut (one every 600 ms or more): a stalled process reads like a
+            // queue too, and one misread must not leave the call at the floor.
             let repeated = self
                 .last_cut
                 .is_some_and(|at| now.saturating_duration_since(at) < REPEATED_CUT);
             self.last_cut = Some(now);
-            let least = if repeated { MAX_CUT * MAX_CUT } else { MAX_CUT };
+            if cut.unmistakable {
+                let shared = &self.feedback.shared;
+                let drain_us = (cut.queued_ms * 1e3) as u64;
+                shared.drain_us.store(drain_us, Ordering::Relaxed);
+                shared.overruns.fetch_add(1, Ordering::Relaxed);
+            }
+            let least = match (cut.unmistakable, repeated) {
+                (true, _) => 0.0,
+                (false, true) => MAX_CUT * MAX_CUT,
+                (false, false) => MAX_CUT,
+            };
             let bounded = if self.ramp.last > 0.0 {
                 rate.max(self.ramp.last * least)
             } else {
@@ -180,7 +164,12 @@ impl BandwidthEstimator for ReportingEstimator {
         } else {
             self.inner.target_bitrate()
         };
-        target * PACING_FACTOR
+        let factor = if self.ramp.held.is_some() {
+            BACKED_OFF_PACING_FACTOR
+        } else {
+            PACING_FACTOR
+        };
+        target * factor
     }
     fn handle_timeout(&mut self, now: Instant) {
         self.inner.handle_timeout(now);
@@ -272,7 +261,8 @@ impl Publisher {
         let mut engine = media_engine()?;
         let feedback = Arc::new(Feedback::default());
         feedback
-            .target_bps
+            .shared
+            .estimate_bps
             .store(START_BPS as u64, Ordering::Relaxed);
         let estimator = ReportingEstimator {
             inner: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
@@ -280,6 +270,11 @@ impl Publisher {
             overrun: Overrun::default(),
             last_cut: None,
             feedback: Arc::clone(&feedback),
+            fell: TargetFall {
+                conn: id,
+                events: events.clone(),
+                told: START_BPS,
+            },
         };
         let ssrcs: Vec<(StreamKind, u32)> = StreamKind::ALL
             .iter()
@@ -308,9 +303,8 @@ impl Publisher {
             Slot::Pacer,
             PriorityPacer::new(
                 START_BPS * PACING_FACTOR,
-                PACING_FACTOR,
+                Arc::clone(&feedback.shared),
                 send_queue,
-                Arc::clone(&feedback.rtt_us),
                 on_stale,
             ),
         );
@@ -476,10 +470,10 @@ impl Publisher {
                     (*k, c)
                 })
                 .collect(),
-            target_bps: self.feedback.target_bps.load(Ordering::Relaxed),
+            target_bps: self.feedback.shared.estimate_bps.load(Ordering::Relaxed),
             feedback_received: self.feedback.received.load(Ordering::Relaxed),
             feedback_lost: self.feedback.lost.load(Ordering::Relaxed),
-            rtt_ms: match self.feedback.rtt_us.load(Ordering::Relaxed) {
+            rtt_ms: match self.feedback.shared.rtt_us.load(Ordering::Relaxed) {
                 0 => None,
                 us => Some(us.div_ceil(1_000).min(u64::from(u32::MAX)) as u32),
             },

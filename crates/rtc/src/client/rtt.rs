@@ -12,8 +12,6 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sender reports remembered for matching. One per stream about every second; a receiver report
@@ -33,21 +31,17 @@ struct Sent {
     at: Instant,
 }
 
-/// Matches receiver reports to the sender reports they answer; the smoothed round trip (µs,
-/// 0 until the first sample) goes to `out`.
+/// Matches receiver reports to the sender reports they answer, and smooths the round trips.
+#[derive(Default)]
 pub(super) struct RttMeter {
     sent: VecDeque<Sent>,
     smoothed_us: Option<f64>,
-    out: Arc<AtomicU64>,
 }
 
 impl RttMeter {
-    pub(super) fn new(out: Arc<AtomicU64>) -> Self {
-        RttMeter {
-            sent: VecDeque::with_capacity(REMEMBERED),
-            smoothed_us: None,
-            out,
-        }
+    /// The smoothed round trip, µs; `None` before the first sample.
+    pub(super) fn smoothed_us(&self) -> Option<u64> {
+        self.smoothed_us.map(|us| (us as u64).max(1))
     }
 
     /// RTCP leaving at `now`: its sender reports are remembered.
@@ -109,8 +103,6 @@ impl RttMeter {
             None => us,
         };
         self.smoothed_us = Some(smoothed);
-        // At least 1 µs: 0 means "no sample yet" to the reader.
-        self.out.store((smoothed as u64).max(1), Ordering::Relaxed);
     }
 }
 
@@ -139,25 +131,23 @@ mod tests {
         })]
     }
 
-    fn ms(out: &AtomicU64) -> u64 {
-        out.load(Ordering::Relaxed) / 1_000
+    fn ms(meter: &RttMeter) -> u64 {
+        meter.smoothed_us().unwrap_or(0) / 1_000
     }
 
     #[test]
     fn the_round_trip_is_the_time_since_the_report_less_the_receivers_hold() {
-        let out = Arc::new(AtomicU64::new(0));
-        let mut meter = RttMeter::new(Arc::clone(&out));
+        let mut meter = RttMeter::default();
         let t0 = Instant::now();
         meter.on_write(t0, &sr(7, 0x1234_5678_9abc_0000));
         // Held 50 ms (3276.8 units) at the receiver, back 250 ms after it left.
         meter.on_read(t0 + Duration::from_millis(250), &rr(7, 0x5678_9abc, 3_277));
-        assert_eq!(ms(&out), 199);
+        assert_eq!(ms(&meter), 199);
     }
 
     #[test]
     fn reports_that_answer_nothing_of_ours_are_not_samples() {
-        let out = Arc::new(AtomicU64::new(0));
-        let mut meter = RttMeter::new(Arc::clone(&out));
+        let mut meter = RttMeter::default();
         let t0 = Instant::now();
         meter.on_write(t0, &sr(7, 0x0000_0001_0000_0000));
         let later = t0 + Duration::from_millis(100);
@@ -168,13 +158,12 @@ mod tests {
         meter.on_read(later, &rr(7, 0x0002_0000, 0));
         // Held longer than it has been away: a clock or a report gone wrong.
         meter.on_read(later, &rr(7, 0x0001_0000, 65_536));
-        assert_eq!(out.load(Ordering::Relaxed), 0);
+        assert_eq!(meter.smoothed_us(), None);
     }
 
     #[test]
     fn the_round_trip_follows_the_path_smoothly() {
-        let out = Arc::new(AtomicU64::new(0));
-        let mut meter = RttMeter::new(Arc::clone(&out));
+        let mut meter = RttMeter::default();
         let mut t = Instant::now();
         for (i, rtt_ms) in [20u64; 10].into_iter().chain([220; 20]).enumerate() {
             let ntp = (i as u64 + 1) << 32;
@@ -183,9 +172,9 @@ mod tests {
             meter.on_read(t, &rr(7, (ntp >> 16) as u32, 0));
             if i == 10 {
                 // One sample of a longer path moves it a quarter of the way.
-                assert_eq!(ms(&out), 70);
+                assert_eq!(ms(&meter), 70);
             }
         }
-        assert!((210..=220).contains(&ms(&out)), "{} ms", ms(&out));
+        assert!((210..=220).contains(&ms(&meter)), "{} ms", ms(&meter));
     }
 }

@@ -65,7 +65,8 @@ pub(super) struct Links {
 }
 
 impl Links {
-    fn conn(&self) -> Option<u64> {
+    /// The publisher connection of the moment, once created.
+    pub(super) fn conn(&self) -> Option<u64> {
         match self.publisher {
             Publisher::Offered { conn, .. }
             | Publisher::Answered { conn, .. }

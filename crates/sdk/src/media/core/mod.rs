@@ -343,6 +343,14 @@ impl MediaCore {
     fn peer(&mut self, event: PeerEvent, now: Instant) {
         match event {
             PeerEvent::KeyframeRequested(kind) => self.out.effect(Effect::Keyframe(kind)),
+            PeerEvent::TargetFell { conn, bps } => {
+                // The snapshot that would carry it is up to SNAPSHOT_INTERVAL away.
+                if self.links.conn() == Some(conn) {
+                    for (kind, bps) in stats::share_bandwidth(bps, &self.locals.encoders()) {
+                        self.out.effect(Effect::SetRate { kind, bps });
+                    }
+                }
+            }
             PeerEvent::Link { conn, role, state } => {
                 if self.links.link(now, conn, role, state, &mut self.out) {
                     // A new connection: the server needs a picture it can start from.

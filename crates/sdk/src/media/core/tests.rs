@@ -483,3 +483,22 @@ fn a_source_that_opens_after_it_was_stopped_is_closed_not_used() {
         1
     );
 }
+
+#[test]
+fn a_fall_in_the_target_reaches_the_camera_encoder_before_the_next_snapshot() {
+    let mut h = Harness::new();
+    h.publishing(7);
+    let rates = |out: &[Output]| -> Vec<(StreamKind, u64)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Effect(Effect::SetRate { kind, bps }) => Some((*kind, *bps)),
+                _ => None,
+            })
+            .collect()
+    };
+    let fell = |conn| Input::Peer(PeerEvent::TargetFell { conn, bps: 300_000 });
+    // Audio's 64 kbps first, the rest to the camera.
+    assert_eq!(rates(&h.input(fell(7))), [(StreamKind::Big, 236_000)]);
+    // A connection replaced since says nothing about the one in use.
+    assert_eq!(rates(&h.input(fell(6))), []);
+}

@@ -8,6 +8,10 @@
 //! link, each lost in the queue the previous ones had made, and none arrived whole: the
 //! pictures stopped for seconds after a step down. libwebrtc throttles the same way. A request
 //! that comes too soon is not forgotten: it is honoured once the gap has passed.
+//!
+//! The time is reckoned at the rate the last keyframe was made at: one made at 1.2 Mbps just
+//! before the link fell to 300 kbps was lost in the link's queue within a tenth of a second,
+//! and reckoned at the new rate, its successor waited more than a second for nothing.
 
 use std::time::{Duration, Instant};
 
@@ -20,14 +24,14 @@ const GAP_OVER_SENDING: f64 = 1.5;
 
 #[derive(Debug, Default)]
 pub(crate) struct KeyframeGate {
-    /// When the last keyframe was made, and its size, bits.
-    last: Option<(Instant, u64)>,
+    /// When the last keyframe was made, its size (bits) and the rate it was made at (bps).
+    last: Option<(Instant, u64, u64)>,
 }
 
 impl KeyframeGate {
-    /// Whether a keyframe may be made at `now`, the encoder sending at `rate_bps`.
-    pub(crate) fn allows(&self, now: Instant, rate_bps: u64) -> bool {
-        let Some((at, bits)) = self.last else {
+    /// Whether a keyframe may be made at `now`.
+    pub(crate) fn allows(&self, now: Instant) -> bool {
+        let Some((at, bits, rate_bps)) = self.last else {
             return true;
         };
         let sending = bits as f64 / rate_bps.max(1) as f64;
@@ -36,10 +40,10 @@ impl KeyframeGate {
         now.saturating_duration_since(at) >= gap
     }
 
-    /// A keyframe of `bytes` was made at `now` (asked for or not: the encoder's first, a new
-    /// size).
-    pub(crate) fn made(&mut self, now: Instant, bytes: usize) {
-        self.last = Some((now, bytes as u64 * 8));
+    /// A keyframe of `bytes` was made at `now`, the encoder sending at `rate_bps` (asked for
+    /// or not: the encoder's first, a new size).
+    pub(crate) fn made(&mut self, now: Instant, bytes: usize, rate_bps: u64) {
+        self.last = Some((now, bytes as u64 * 8, rate_bps));
     }
 }
 
@@ -52,16 +56,19 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut gate = KeyframeGate::default();
-        assert!(gate.allows(t0, 300_000), "the first one at once");
+        assert!(gate.allows(t0), "the first one at once");
         // 30 KB at 300 kbps: 0.8 s to send, so 1.2 s apart.
-        gate.made(t0, 30_000);
-        assert!(!gate.allows(at(250), 300_000));
-        assert!(!gate.allows(at(1_100), 300_000));
-        assert!(gate.allows(at(1_200), 300_000));
-        // The same keyframe on a fast link: only the least gap.
-        assert!(!gate.allows(at(200), 10_000_000));
-        assert!(gate.allows(at(300), 10_000_000));
+        gate.made(t0, 30_000, 300_000);
+        assert!(!gate.allows(at(250)));
+        assert!(!gate.allows(at(1_100)));
+        assert!(gate.allows(at(1_200)));
+        // The same keyframe made on a fast link (and lost when it fell): only the least gap.
+        gate.made(t0, 30_000, 10_000_000);
+        assert!(!gate.allows(at(200)));
+        assert!(gate.allows(at(300)));
         // On a crawl, never more than 3 s.
-        assert!(gate.allows(at(3_000), 10_000));
+        gate.made(t0, 30_000, 10_000);
+        assert!(!gate.allows(at(2_900)));
+        assert!(gate.allows(at(3_000)));
     }
 }

@@ -188,7 +188,7 @@ impl LocalStream {
                     let now = Instant::now();
                     let sending_bps = ctl.bitrate_bps.load(Ordering::Relaxed);
                     let keyframe_wanted =
-                        ctl.keyframe.load(Ordering::Relaxed) && keyframes.allows(now, sending_bps);
+                        ctl.keyframe.load(Ordering::Relaxed) && keyframes.allows(now);
                     if !pace.take(keyframe_wanted) || (!keyframe_wanted && out.send_queue_full()) {
                         continue;
                     }
@@ -204,7 +204,7 @@ impl LocalStream {
                     match encoder.encode(&frame) {
                         Ok(Some(au)) => {
                             if au.keyframe {
-                                keyframes.made(now, au.data.len());
+                                keyframes.made(now, au.data.len(), sending_bps);
                             }
                             ctl.frames.fetch_add(1, Ordering::Relaxed);
                             ctl.bytes.fetch_add(au.data.len() as u64, Ordering::Relaxed);
