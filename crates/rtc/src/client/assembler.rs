@@ -164,7 +164,10 @@ impl Assembler {
                 {
                     return lost;
                 }
-                None => (oldest, false),
+                // Going on from a keyframe's first packet breaks nothing: the gap lies before
+                // it (the pictures our pacer dropped ahead of a keyframe make such gaps, which
+                // no repair fills).
+                None => (oldest, self.keyframes_held.contains(&oldest)),
             };
             // Give the gap up: go on from the oldest packet held, or from the keyframe (the
             // pictures held before it go with the gap).
@@ -506,6 +509,27 @@ mod tests {
             out.into_inner(),
             vec![(10, false, false), (30, true, true), (40, false, false)]
         );
+    }
+
+    #[test]
+    fn a_keyframe_still_arriving_when_the_gap_before_it_is_given_up_is_whole() {
+        // Packets 2–3 are never sent; the keyframe (4: SPS, 5: IDR, 6: IDR end) arrives one
+        // packet per 100 ms, so the wait for the gap runs out while it is still coming.
+        let out = RefCell::new(vec![]);
+        let start = Instant::now();
+        let mut a = Assembler::new("u".into(), StreamKind::Big);
+        let deliver = |f: RemoteFrame| out.borrow_mut().push((f.rtp_timestamp, f.keyframe));
+        let with = |seq, marker, payload: Vec<u8>| {
+            let mut p = packet(seq, 30, marker, 0);
+            p.payload = Bytes::from(payload);
+            p
+        };
+        let at = |ms| start + Duration::from_millis(ms);
+        a.push(&packet(1, 10, true, 1), at(0), &deliver);
+        a.push(&with(4, false, vec![0x67, 4, 0]), at(100), &deliver);
+        a.push(&with(5, false, vec![0x7c, 0x85, 5]), at(300), &deliver);
+        a.push(&with(6, true, vec![0x7c, 0x45, 6]), at(900), &deliver);
+        assert_eq!(out.into_inner(), vec![(10, false), (30, true)]);
     }
 
     #[test]
