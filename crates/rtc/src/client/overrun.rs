@@ -270,18 +270,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_standing_queue_cuts_to_what_the_link_delivers() {
+    /// 2 s of 1200-byte packets every 5 ms (1.92 Mbps) over 40 ms of transit: no cut.
+    fn settled() -> (Path, Overrun) {
         let mut path = Path {
             epoch: Instant::now(),
             next: 0,
         };
         let mut o = Overrun::default();
-        // 2 s of 1200-byte packets every 5 ms (1.92 Mbps) over 40 ms of transit.
         for _ in 0..20 {
             let (now, r) = path.feedback(5, |_| 40, |_| false);
             assert_eq!(o.on_reports(now, &r), None, "no queue, no cut");
         }
+        (path, o)
+    }
+
+    #[test]
+    fn a_standing_queue_cuts_to_what_the_link_delivers() {
+        let (mut path, mut o) = settled();
         // The link falls to a fifth: the queue grows by 4 ms per ms sent up to 300 ms, and
         // then four packets in five find it full and are lost. Arrivals come at the link's
         // rate from the fall on.
@@ -310,15 +315,7 @@ mod tests {
 
     #[test]
     fn a_stalled_receiver_reads_as_a_queue_but_not_an_unmistakable_one() {
-        let mut path = Path {
-            epoch: Instant::now(),
-            next: 0,
-        };
-        let mut o = Overrun::default();
-        for _ in 0..20 {
-            let (now, r) = path.feedback(5, |_| 40, |_| false);
-            assert_eq!(o.on_reports(now, &r), None);
-        }
+        let (mut path, mut o) = settled();
         // The receiving process stops for 400 ms; what arrived meanwhile is read at its end,
         // in a burst a millisecond long.
         let start = path.next * 5;

@@ -126,11 +126,10 @@ impl PriorityPacer {
         }
     }
 
-    /// The next packet to leave: audio, else (unless video is held at `now`) a retransmission
-    /// or video.
-    fn head_bits(&self, now: Instant) -> Option<f64> {
+    /// The next packet to leave: audio, else (unless video is held) a retransmission or video.
+    fn head_bits(&self) -> Option<f64> {
         let audio = self.audio.front().map(Self::bits);
-        if self.video_held_until.is_some_and(|t| now < t) {
+        if self.video_held_until.is_some() {
             return audio;
         }
         audio.or_else(|| {
@@ -232,6 +231,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         self.last_timeout = Some(now);
         self.bucket.refill(now);
+        if self.video_held_until.is_some_and(|t| now >= t) {
+            self.video_held_until = None;
+        }
         let overruns = self.shared.overruns.load(Ordering::Relaxed);
         let asked = if overruns != self.overruns_seen {
             self.overruns_seen = overruns;
@@ -239,18 +241,18 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
             self.video_held_until = Some(now + drain.min(MAX_DRAIN));
             self.resends.clear();
             self.staleness.overrun(now, &mut self.video)
-        } else if self.video_held_until.is_some_and(|t| now < t) {
+        } else if self.video_held_until.is_some() {
             // Pictures made before the keyframe are worth nothing; it goes first.
-            self.staleness.overrun(now, &mut self.video);
-            vec![]
+            self.staleness
+                .drop_stale(now, Duration::ZERO, &mut self.video)
         } else {
-            self.staleness.stale(now, &mut self.video)
+            self.staleness.drop_stale(now, STALE_AFTER, &mut self.video)
         };
         for ssrc in asked {
             (self.on_stale)(ssrc);
         }
-        let video_held = self.video_held_until.is_some_and(|t| now < t);
-        while let Some(bits) = self.head_bits(now) {
+        let video_held = self.video_held_until.is_some();
+        while let Some(bits) = self.head_bits() {
             if !self.bucket.can_release(bits) {
                 break;
             }
@@ -277,11 +279,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        let at = self.last_timeout.unwrap_or_else(Instant::now);
-        let mut release = self
-            .head_bits(at)
-            .and_then(|b| self.bucket.releasable_at(b));
-        if let Some(until) = self.video_held_until.filter(|t| at < *t) {
+        let mut release = self.head_bits().and_then(|b| self.bucket.releasable_at(b));
+        if let Some(until) = self.video_held_until {
             if !self.video.is_empty() || !self.resends.is_empty() {
                 release = Some(release.map_or(until, |r| r.min(until)));
             }
@@ -349,6 +348,21 @@ mod tests {
             now,
             transport: Default::default(),
             message: AttributedPacket::new(Packet::Rtp(p)),
+        }
+    }
+
+    /// Queues 1,200-byte video packets `seqs` of the picture `ts` made of `nal` slices.
+    fn queue(
+        pacer: &mut PriorityPacer,
+        seqs: impl IntoIterator<Item = u16>,
+        ts: u32,
+        nal: u8,
+        now: Instant,
+    ) {
+        for seq in seqs {
+            pacer
+                .handle_write(video(VIDEO, seq, ts, nal, 1_200, now))
+                .unwrap();
         }
     }
 
@@ -455,11 +469,7 @@ mod tests {
         let wait = Arc::new(AtomicU64::new(0));
         // 100 kbps: 30 packets of 1,200 bytes take ~2.9 s.
         let (mut pacer, asked) = pacer(100_000.0, &wait);
-        for seq in 0..30 {
-            pacer
-                .handle_write(video(VIDEO, seq, 0, P_SLICE, 1_200, t0))
-                .unwrap();
-        }
+        queue(&mut pacer, 0..30, 0, P_SLICE, t0);
         let mut order = vec![];
         let stale_at = t0 + STALE_AFTER + Duration::from_millis(1);
         for now in [t0, t0 + Duration::from_millis(200), stale_at] {
@@ -488,14 +498,8 @@ mod tests {
         let wait = Arc::new(AtomicU64::new(0));
         // 100 kbps: a keyframe leaves, then P pictures queue behind the rate.
         let (mut pacer, asked) = pacer(100_000.0, &wait);
-        pacer
-            .handle_write(video(VIDEO, 0, 0, IDR_SLICE, 1_200, t0))
-            .unwrap();
-        for seq in 1..10 {
-            pacer
-                .handle_write(video(VIDEO, seq, 1, P_SLICE, 1_200, t0))
-                .unwrap();
-        }
+        queue(&mut pacer, [0], 0, IDR_SLICE, t0);
+        queue(&mut pacer, 1..10, 1, P_SLICE, t0);
         pacer.handle_timeout(t0).unwrap();
         let before = sent(&mut pacer).len();
         assert!(before < 10, "P pictures wait: {before} sent");
@@ -527,16 +531,8 @@ mod tests {
         let t0 = Instant::now();
         let wait = Arc::new(AtomicU64::new(0));
         let (mut pacer, _) = pacer(1_000_000.0, &wait);
-        for seq in 0..5 {
-            pacer
-                .handle_write(video(VIDEO, seq, 0, P_SLICE, 1_200, t0))
-                .unwrap();
-        }
-        for seq in 5..8 {
-            pacer
-                .handle_write(video(VIDEO, seq, 1, IDR_SLICE, 1_200, t0))
-                .unwrap();
-        }
+        queue(&mut pacer, 0..5, 0, P_SLICE, t0);
+        queue(&mut pacer, 5..8, 1, IDR_SLICE, t0);
         pacer.handle_timeout(t0).unwrap();
         assert_eq!(sent(&mut pacer).len(), 8);
         let later = t0 + Duration::from_millis(100);
@@ -554,22 +550,10 @@ mod tests {
         let (mut pacer, asked) = pacer(100_000.0, &wait);
         // Stale P-slices (ts 0), a keyframe (ts 1) behind them that takes ~1.6 s to send,
         // and a P-slice after it (ts 2).
-        for seq in 0..10 {
-            pacer
-                .handle_write(video(VIDEO, seq, 0, P_SLICE, 1_200, t0))
-                .unwrap();
-        }
-        pacer
-            .handle_write(video(VIDEO, 10, 1, IDR_SLICE, 1_200, t0))
-            .unwrap();
-        for seq in 11..27 {
-            pacer
-                .handle_write(video(VIDEO, seq, 1, P_SLICE, 1_200, t0))
-                .unwrap();
-        }
-        pacer
-            .handle_write(video(VIDEO, 27, 2, P_SLICE, 1_200, t0))
-            .unwrap();
+        queue(&mut pacer, 0..10, 0, P_SLICE, t0);
+        queue(&mut pacer, [10], 1, IDR_SLICE, t0);
+        queue(&mut pacer, 11..27, 1, P_SLICE, t0);
+        queue(&mut pacer, [27], 2, P_SLICE, t0);
         let mut order = vec![];
         for ms in (0..=3_000).step_by(10) {
             let now = t0 + Duration::from_millis(ms);

@@ -86,8 +86,6 @@ struct ReportingEstimator {
     ramp: CarefulRamp,
     overrun: Overrun,
     last_cut: Option<Instant>,
-    /// The ramp's hold began with a standing queue's cut (see `BACKED_OFF_PACING_FACTOR`).
-    queue_cut: bool,
     /// Where a fall of the target is told, and the target last told or published rising.
     fell: TargetFall,
 }
@@ -116,9 +114,6 @@ impl TargetFall {
 impl ReportingEstimator {
     fn publish(&mut self, now: Instant) {
         let target = self.ramp.limit(now, self.inner.target_bitrate());
-        if self.ramp.held.is_none() {
-            self.queue_cut = false;
-        }
         self.fell.follow(target);
         self.feedback
             .shared
@@ -139,7 +134,6 @@ impl BandwidthEstimator for ReportingEstimator {
                 .last_cut
                 .is_some_and(|at| now.saturating_duration_since(at) < REPEATED_CUT);
             self.last_cut = Some(now);
-            self.queue_cut = true;
             if cut.unmistakable {
                 let shared = &self.feedback.shared;
                 let drain_us = (cut.queued_ms * 1e3) as u64;
@@ -172,7 +166,7 @@ impl BandwidthEstimator for ReportingEstimator {
         } else {
             self.inner.target_bitrate()
         };
-        let factor = if self.queue_cut && self.ramp.held.is_some() {
+        let factor = if self.ramp.held_since_a_queue_cut() {
             BACKED_OFF_PACING_FACTOR
         } else {
             PACING_FACTOR
@@ -277,7 +271,6 @@ impl Publisher {
             ramp: CarefulRamp::default(),
             overrun: Overrun::default(),
             last_cut: None,
-            queue_cut: false,
             feedback: Arc::clone(&feedback),
             fell: TargetFall {
                 conn: id,
@@ -492,68 +485,5 @@ impl Publisher {
     /// Ends the connection.
     pub async fn close(&self) {
         let _ = self.pc.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::CarefulRamp;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn after_a_back_off_the_target_climbs_slowly_until_it_has_doubled() {
-        let t0 = Instant::now();
-        let at = |s: f64| t0 + Duration::from_secs_f64(s);
-        let mut ramp = CarefulRamp::default();
-        assert_eq!(ramp.limit(at(0.0), 1_000_000.0), 1_000_000.0);
-        assert_eq!(
-            ramp.limit(at(1.0), 950_000.0),
-            950_000.0,
-            "no back-off: followed"
-        );
-        assert_eq!(
-            ramp.limit(at(2.0), 150_000.0),
-            150_000.0,
-            "a back-off is followed at once"
-        );
-        let after_10s = ramp.limit(at(12.0), 900_000.0);
-        assert!(
-            (224_000.0..226_000.0).contains(&after_10s),
-            "5 % of 150 kbps a second: {after_10s}"
-        );
-        assert_eq!(
-            ramp.limit(at(13.0), 200_000.0),
-            200_000.0,
-            "lower is followed"
-        );
-        // 200 kbps is no back-off from 225 (under 15 %), so the hold still runs from 150 kbps
-        // and lifts once it has doubled, 20 s after the back-off.
-        let doubled = ramp.limit(at(22.5), 900_000.0);
-        assert!((300_000.0..310_000.0).contains(&doubled), "{doubled}");
-        let free = ramp.limit(at(23.0), 1_200_000.0);
-        assert!(
-            (doubled * 1.03..doubled * 1.05).contains(&free),
-            "GCC's own pace again, not a jump to its target: {free}"
-        );
-    }
-
-    #[test]
-    fn a_cut_is_taken_at_once_and_climbed_back_from_slowly() {
-        let t0 = Instant::now();
-        let at = |s: f64| t0 + Duration::from_secs_f64(s);
-        let mut ramp = CarefulRamp::default();
-        assert_eq!(ramp.limit(at(0.0), 2_000_000.0), 2_000_000.0);
-        ramp.cut(at(0.5), 250_000.0);
-        assert_eq!(
-            ramp.last, 250_000.0,
-            "the pacer and the encoders get it now"
-        );
-        let later = ramp.limit(at(2.5), 1_800_000.0);
-        assert!(
-            (274_000.0..276_000.0).contains(&later),
-            "5 % a second from the cut, whatever GCC says: {later}"
-        );
-        ramp.cut(at(3.0), 400_000.0);
-        assert!(ramp.last < 280_000.0, "a cut never raises the target");
     }
 }

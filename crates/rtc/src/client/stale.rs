@@ -111,12 +111,6 @@ impl Staleness {
         before_keyframe || self.dropped.contains(&(ssrc, seq))
     }
 
-    /// Drops what has waited [`STALE_AFTER`] at the front of `video`; the SSRCs that need a
-    /// keyframe.
-    pub(crate) fn stale(&mut self, now: Instant, video: &mut VecDeque<VideoPacket>) -> Vec<u32> {
-        self.drop_stale(now, STALE_AFTER, video)
-    }
-
     /// The link was overrun, and its queue lost part of what went before: everything queued
     /// that may be dropped is; the streams without a keyframe queued need one.
     pub(crate) fn overrun(&mut self, now: Instant, video: &mut VecDeque<VideoPacket>) -> Vec<u32> {
@@ -130,9 +124,9 @@ impl Staleness {
         ask
     }
 
-    /// Drops what has waited `older_than` at the front of `video`; the SSRCs that need a
-    /// keyframe.
-    fn drop_stale(
+    /// Drops what has waited `older_than` (normally [`STALE_AFTER`]) at the front of `video`;
+    /// the SSRCs that need a keyframe.
+    pub(crate) fn drop_stale(
         &mut self,
         now: Instant,
         older_than: Duration,

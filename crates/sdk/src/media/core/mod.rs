@@ -346,9 +346,7 @@ impl MediaCore {
             PeerEvent::TargetFell { conn, bps } => {
                 // The snapshot that would carry it is up to SNAPSHOT_INTERVAL away.
                 if self.links.conn() == Some(conn) {
-                    for (kind, bps) in stats::share_bandwidth(bps, &self.locals.encoders()) {
-                        self.out.effect(Effect::SetRate { kind, bps });
-                    }
+                    self.follow_target(bps);
                 }
             }
             PeerEvent::Link { conn, role, state } => {
@@ -357,6 +355,13 @@ impl MediaCore {
                     self.locals.keyframes(&mut self.out);
                 }
             }
+        }
+    }
+
+    /// The congestion controller's target, shared out among the video encoders.
+    fn follow_target(&mut self, target_bps: u64) {
+        for (kind, bps) in stats::share_bandwidth(target_bps, &self.locals.encoders()) {
+            self.out.effect(Effect::SetRate { kind, bps });
         }
     }
 
@@ -379,9 +384,7 @@ impl MediaCore {
             p.liveness(user_id, &snapshot, now, &mut self.out);
         }
         if let Some(p) = &snapshot.publisher {
-            for (kind, bps) in stats::share_bandwidth(p.target_bps, &self.locals.encoders()) {
-                self.out.effect(Effect::SetRate { kind, bps });
-            }
+            self.follow_target(p.target_bps);
             if let Some(percent) = self
                 .uplink_loss
                 .update(p.feedback_received, p.feedback_lost)
